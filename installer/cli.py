@@ -1,0 +1,140 @@
+"""The `obelisk` command: argument parsing, logging and exit codes (DESIGN.md section 2).
+
+Each subcommand lives in `installer.commands.<name>` with a `run(args) -> int`, imported only
+when called, so `obelisk install` never loads the TUI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from installer import __version__
+from installer.errors import InstallerError, UserError
+from storage.errors import StorageError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse's own exit code is 2 too; keep its usage line, one error line.
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"obelisk: error: {message}\n")
+
+
+def _add_image_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tls-verify",
+        default=None,
+        action=argparse.BooleanOptionalAction,
+        help="verify registry TLS certificates (default: yes)",
+    )
+    p.add_argument("--authfile", help="registry auth file (containers-auth.json(5))")
+    p.add_argument("--cert-dir", help="directory with registry certificates")
+    p.add_argument("--creds", help="USER:PASSWORD for the registry")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="obelisk", description="Install a bootable container image with composefs."
+    )
+    parser.add_argument("--version", action="version", version=f"obelisk {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output on stderr"
+    )
+    parser.add_argument(
+        "--answers", metavar="FILE", help="start the TUI prefilled from an answer file"
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("disks", help="list the disks an install may target, and the excluded ones")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("validate", help="check an answer file (no machine probing)")
+    p.add_argument("file")
+
+    p = sub.add_parser(
+        "plan", help="validate against this machine and print the plan; change nothing"
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--answers", metavar="FILE")
+    src.add_argument("--kickstart", metavar="FILE")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("install", help="unattended install from an answer file or kickstart")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--answers", metavar="FILE")
+    src.add_argument("--kickstart", metavar="FILE")
+    p.add_argument("--yes", action="store_true", help="erase the target without asking")
+    p.add_argument("--progress", choices=("human", "json"), default="human")
+    p.add_argument(
+        "--log", metavar="FILE", help="log file (default: /var/log/obelisk/install-<time>.log)"
+    )
+
+    p = sub.add_parser("image", help="image commands")
+    isub = p.add_subparsers(dest="image_command", required=True, parser_class=_Parser)
+    q = isub.add_parser("inspect", help="OS, kernel, size, digest and boot support of an image")
+    q.add_argument("ref")
+    q.add_argument("--json", action="store_true")
+    _add_image_options(q)
+    q = isub.add_parser(
+        "add-boot-support", help="install obelisk's initramfs composefs support into an image root"
+    )
+    q.add_argument("root", help="the image's root directory (e.g. an mmdebstrap target)")
+
+    p = sub.add_parser("deploy", help="deploy an image into an already-mounted root filesystem")
+    p.add_argument("--root", required=True, metavar="DIR")
+    p.add_argument("ref")
+    p.add_argument("--progress", choices=("human", "json"), default="human")
+    _add_image_options(p)
+
+    p = sub.add_parser("demo", help="install the demo image into a disk-image file")
+    p.add_argument("--output", metavar="FILE", default="obelisk-demo.img")
+    p.add_argument("--size", default="6GiB")
+    p.add_argument("--boot", action="store_true", help="boot the result in QEMU afterwards")
+    p.add_argument("--tui", action="store_true", help="do it through the interactive installer")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the demo image even if cached")
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(
+        logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    )
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    command = args.command or "tui"
+    try:
+        module = importlib.import_module(f"installer.commands.{command}")
+        return int(module.run(args))
+    except UserError as exc:
+        print(f"obelisk: error: {_first_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (InstallerError, StorageError) as exc:
+        print(f"obelisk: failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("obelisk: interrupted; cleaned up", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `obelisk` subcommand, each with `run(args) -> int`."""

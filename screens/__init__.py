@@ -1,0 +1,1 @@
+"""The Textual screens of the interactive installer; they drive `installer` and nothing else."""

@@ -1,0 +1,208 @@
+"""The only module that starts processes: argv lists, no shell, stdin closed, output captured."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+TAIL_LINES = 12
+
+
+class CommandError(StorageError):
+    """A command exited non-zero; carries the argv and the tail of its output."""
+
+    def __init__(self, argv: Sequence[str], returncode: int, output: str) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.output = output
+        tail = "\n".join(output.strip().splitlines()[-TAIL_LINES:])
+        message = f"{argv[0]} failed with exit code {returncode}: {' '.join(argv)}"
+        if tail:
+            message += f"\n{tail}"
+        super().__init__(message)
+
+
+class MissingToolError(StorageError):
+    """A required program is not installed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    """What a finished command returned."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def require(tools: Mapping[str, str]) -> None:
+    """Fail with one sentence naming the first missing program and the package that has it.
+
+    `tools` maps a program name to its Debian package.
+    """
+    missing = [(tool, pkg) for tool, pkg in tools.items() if _which(tool) is None]
+    if missing:
+        names = ", ".join(tool for tool, _ in missing)
+        pkgs = " ".join(sorted({pkg for _, pkg in missing}))
+        raise MissingToolError(f"{names} not found: install it with `apt-get install {pkgs}`")
+
+
+def _which(tool: str) -> str | None:
+    # Root's tools live in sbin, which is not on every PATH (e.g. under sudo or in CI).
+    path = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin"
+    return shutil.which(tool, path=path)
+
+
+def _resolve(argv: Sequence[str]) -> list[str]:
+    if not argv:
+        raise ValueError("empty argv")
+    exe = _which(argv[0]) if "/" not in argv[0] else argv[0]
+    if exe is None:
+        raise MissingToolError(f"{argv[0]} not found: install the package that provides it")
+    return [exe, *argv[1:]]
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    input: bytes | None = None,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout: float | None = None,
+) -> Result:
+    """Run a command to completion; raise `CommandError` on a non-zero exit when `check`."""
+    argv = [str(a) for a in argv]
+    log.info("run: %s", " ".join(argv))
+    full_env = {**os.environ, **env} if env else None
+    try:
+        proc = subprocess.run(
+            _resolve(argv),
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            env=full_env,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StorageError(
+            f"{argv[0]} did not finish within {timeout:g} s: {' '.join(argv)}"
+        ) from exc
+    stdout = proc.stdout.decode(errors="replace")
+    stderr = proc.stderr.decode(errors="replace")
+    if stdout or stderr:
+        log.debug("%s output:\n%s%s", argv[0], stdout, stderr)
+    if check and proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, stderr + stdout)
+    return Result(argv=tuple(argv), returncode=proc.returncode, stdout=stdout, stderr=stderr)
+
+
+def output(argv: Sequence[str], **kwargs: object) -> str:
+    """Run a command and return its standard output."""
+    return run(argv, **kwargs).stdout  # type: ignore[arg-type]
+
+
+def stream(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> Iterator[str]:
+    """Run a command and yield its output lines (stdout and stderr merged) as they come.
+
+    Closing the generator early kills the child, so an interrupted step leaves no process.
+    """
+    argv = [str(a) for a in argv]
+    log.info("run: %s", " ".join(argv))
+    full_env = {**os.environ, **env} if env else None
+    proc = subprocess.Popen(
+        _resolve(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=full_env,
+        cwd=cwd,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            log.debug("%s: %s", argv[0], line)
+            lines.append(line)
+            del lines[:-TAIL_LINES]
+            yield line
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    if proc.returncode != 0:
+        raise CommandError(argv, proc.returncode, "\n".join(lines))
+
+
+@dataclass(slots=True)
+class Service:
+    """A long-running child (a registry, a VM) owned by whoever started it."""
+
+    argv: tuple[str, ...]
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the child we started (by its PID only) and reap it."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@contextmanager
+def service(
+    argv: Sequence[str],
+    *,
+    log_path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> Iterator[Service]:
+    """Start a background process for the duration of the block; its output goes to `log_path`."""
+    argv = [str(a) for a in argv]
+    log.info("start: %s", " ".join(argv))
+    full_env = {**os.environ, **env} if env else None
+    with open(log_path or os.devnull, "ab") as out:
+        proc = subprocess.Popen(
+            _resolve(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+            cwd=cwd,
+        )
+    svc = Service(argv=tuple(argv), process=proc)
+    try:
+        yield svc
+    finally:
+        svc.stop()

@@ -1,0 +1,57 @@
+"""Sizes are int bytes inside obelisk; these parse and format them at the edges."""
+
+from __future__ import annotations
+
+import re
+
+from storage.errors import StorageError
+
+KiB = 1024
+MiB = 1024**2
+GiB = 1024**3
+TiB = 1024**4
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": KiB, "kib": KiB, "kb": 1000,
+    "m": MiB, "mib": MiB, "mb": 1000**2,
+    "g": GiB, "gib": GiB, "gb": 1000**3,
+    "t": TiB, "tib": TiB, "tb": 1000**4,
+}  # fmt: skip
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+MAX_SIZE = 2**63 - 1
+
+
+class SizeError(StorageError, ValueError):
+    """A size string could not be understood."""
+
+
+def parse_size(text: str | int) -> int:
+    """Parse `1GiB`, `512M`, `100 MB`, `4096` into bytes (single letters are binary units)."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise SizeError(f"size must not be negative: {text}")
+        return text
+    match = _SIZE.match(str(text))
+    if not match:
+        raise SizeError(f"not a size: {text!r} (use e.g. 512MiB, 1GiB, 20G)")
+    number, unit = match.groups()
+    factor = _UNITS.get(unit.lower())
+    if factor is None:
+        raise SizeError(
+            f"unknown unit {unit!r} in {text!r} (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
+        )
+    value = int(float(number) * factor) if "." in number else int(number) * factor
+    if value > MAX_SIZE:
+        raise SizeError(f"size too large: {text!r}")
+    return value
+
+
+def format_size(size: int) -> str:
+    """Human size with a binary unit, e.g. `1.5 GiB`, `512 MiB`, `4096 B`."""
+    for unit, factor in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if size >= factor:
+            value = size / factor
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} B"

@@ -1,0 +1,91 @@
+"""Suite-wide fixtures: temp dirs under pytest's basetemp, and a guard against leaked resources.
+
+Every test fails if it leaves behind a mount or loop device under this run's temp tree, or a
+child process of the test runner. Scoping to this run's tree keeps parallel runs independent.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _loops_under(root: str) -> set[str]:
+    found = set()
+    for entry in Path("/sys/block").glob("loop*"):
+        backing = entry / "loop" / "backing_file"
+        try:
+            target = backing.read_text().strip()
+        except OSError:
+            continue
+        if target.startswith(root):
+            found.add(f"/dev/{entry.name} ({target})")
+    return found
+
+
+def _mounts_under(root: str) -> set[str]:
+    found = set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            target = line.split()[4].replace("\\040", " ")
+            if target.startswith(root):
+                found.add(target)
+    return found
+
+
+def _children() -> set[int]:
+    me = str(os.getpid())
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state, fields[1] the parent pid; zombies are reaped below.
+        if fields[1] == me and fields[0] != "Z":
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point TMPDIR (ours and our children's) into this run's basetemp, so leaks are attributable."""
+    base = tmp_path_factory.getbasetemp()
+    work = base / "tmp"
+    work.mkdir(exist_ok=True)
+    old_env, old_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = str(work)
+    tempfile.tempdir = str(work)
+    yield base
+    tempfile.tempdir = old_tempdir
+    if old_env is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = old_env
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(_private_tmp: Path) -> Iterator[None]:
+    """Fail a test that leaves a mount, loop device or child process behind."""
+    root = str(_private_tmp)
+    before = (_loops_under(root), _mounts_under(root), _children())
+    yield
+    after = (_loops_under(root), _mounts_under(root), _children())
+    leaked = [
+        f"{what}: {sorted(map(str, now - then))}"
+        for what, then, now in zip(
+            ("loop devices", "mounts", "child processes"), before, after, strict=True
+        )
+        if now - then
+    ]
+    if leaked:
+        pytest.fail("test leaked " + "; ".join(leaked), pytrace=False)
+
+
+requires_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root for loop devices and mounts"
+)
