@@ -1,0 +1,1 @@
+"""Container images: references, fetching with skopeo, OCI layouts and inspection."""
