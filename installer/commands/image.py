@@ -1,0 +1,14 @@
+"""`obelisk image ...`: dispatch to the module of each image subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+
+def run(args: argparse.Namespace) -> int:
+    name = {"inspect": "image_inspect", "add-boot-support": "image_boot_support"}[
+        args.image_command
+    ]
+    module = importlib.import_module(f"installer.commands.{name}")
+    return int(module.run(args))
