@@ -1,0 +1,58 @@
+"""Rendering Boot Loader Specification type 1 entries and systemd-boot's loader.conf."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def _value(key: str, value: str) -> str:
+    # BLS files are line based: a newline in a value from the image would forge a new key.
+    if any(c in value for c in "\n\r\0"):
+        raise ValueError(f"boot entry {key} must be one line: {value!r}")
+    return value.strip()
+
+
+def render_entry(
+    *,
+    title: str,
+    version: str,
+    linux: str,
+    initrd: str | None,
+    options: Sequence[str],
+    sort_key: str = "obelisk",
+) -> str:
+    """One BLS type 1 entry; `linux`/`initrd` are paths on the ESP, absolute with `/`."""
+    lines = [f"title {_value('title', title)}"]
+    if version:
+        lines.append(f"version {_value('version', version)}")
+    lines.append(f"linux {_value('linux', linux)}")
+    if initrd:
+        lines.append(f"initrd {_value('initrd', initrd)}")
+    if options:
+        lines.append(f"options {_value('options', ' '.join(options))}")
+    lines.append(f"sort-key {_value('sort-key', sort_key)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_loader_conf(*, default: str, timeout: int) -> str:
+    """systemd-boot's loader.conf: which entry (file name) boots and how long the menu waits."""
+    if timeout < 0:
+        raise ValueError(f"boot menu timeout must be 0 or more seconds, not {timeout}")
+    return f"default {_value('default', default)}\ntimeout {timeout}\n"
+
+
+def parse_conf(text: str) -> dict[str, str]:
+    """Read a BLS entry or loader.conf back: `key value` lines, `#` comments.
+
+    Repeated `options` lines join, as the specification says; for other keys the last wins.
+    """
+    result: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, value = ([*line.split(None, 1), ""])[:2]
+        if key == "options" and result.get("options"):
+            value = f"{result['options']} {value}".strip()
+        result[key] = value
+    return result

@@ -1,0 +1,61 @@
+"""BLS entry and loader.conf rendering, and reading them back."""
+
+from __future__ import annotations
+
+import pytest
+
+from installer.boot.entries import parse_conf, render_entry, render_loader_conf
+
+
+def test_entry_has_every_key_in_order() -> None:
+    text = render_entry(
+        title="Debian GNU/Linux 13 (trixie)",
+        version="13",
+        linux="/obelisk/abc/vmlinuz",
+        initrd="/obelisk/abc/initrd",
+        options=("root=UUID=u", "rw", "composefs=abc", "console=ttyS0"),
+    )
+    assert text == (
+        "title Debian GNU/Linux 13 (trixie)\n"
+        "version 13\n"
+        "linux /obelisk/abc/vmlinuz\n"
+        "initrd /obelisk/abc/initrd\n"
+        "options root=UUID=u rw composefs=abc console=ttyS0\n"
+        "sort-key obelisk\n"
+    )
+    assert parse_conf(text) == {
+        "title": "Debian GNU/Linux 13 (trixie)",
+        "version": "13",
+        "linux": "/obelisk/abc/vmlinuz",
+        "initrd": "/obelisk/abc/initrd",
+        "options": "root=UUID=u rw composefs=abc console=ttyS0",
+        "sort-key": "obelisk",
+    }
+
+
+def test_entry_without_initrd_version_or_options() -> None:
+    text = render_entry(title="X", version="", linux="/k", initrd=None, options=(), sort_key="s")
+    assert text == "title X\nlinux /k\nsort-key s\n"
+
+
+def test_newline_in_a_value_cannot_forge_keys() -> None:
+    with pytest.raises(ValueError, match="title must be one line"):
+        render_entry(title="X\nlinux /evil", version="1", linux="/k", initrd=None, options=())
+
+
+def test_loader_conf() -> None:
+    text = render_loader_conf(default="obelisk-abc.conf", timeout=3)
+    assert text == "default obelisk-abc.conf\ntimeout 3\n"
+    assert parse_conf(text) == {"default": "obelisk-abc.conf", "timeout": "3"}
+    with pytest.raises(ValueError, match="timeout"):
+        render_loader_conf(default="x.conf", timeout=-1)
+
+
+def test_parse_handles_comments_tabs_and_repeated_options() -> None:
+    text = "# written by hand\ntitle\tTabbed  Title\noptions a b\noptions c\n\nlinux /k\nemptykey\n"
+    assert parse_conf(text) == {
+        "title": "Tabbed  Title",
+        "options": "a b c",
+        "linux": "/k",
+        "emptykey": "",
+    }
