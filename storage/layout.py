@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from storage.errors import StorageError
-from storage.sizes import GiB, MiB
+from storage.sizes import MAX_SIZE, GiB, MiB, format_size
 
 
 class Filesystem(StrEnum):
@@ -108,3 +108,120 @@ class Layout:
     @property
     def esp(self) -> PartitionSpec:
         return self.role("esp")
+
+
+SECTOR_SIZES = (512, 1024, 2048, 4096)
+GPT_ENTRIES_BYTES = 128 * 128
+"""128 partition entries of 128 bytes: the array each GPT header (primary and backup) owns."""
+MIN_ESP_SIZE_4KN = 260 * MiB
+"""FAT32 needs 65525 clusters; with 4096-byte sectors a cluster is at least 4 KiB."""
+
+
+def parse_fs(name: str, *, choices: tuple[Filesystem, ...] = ROOT_FILESYSTEMS) -> Filesystem:
+    """The filesystem a person named (any case), or a `LayoutError` listing what is allowed."""
+    key = name.strip().lower()
+    for fs in choices:
+        if fs.value == key:
+            return fs
+    allowed = ", ".join(fs.value for fs in choices)
+    raise LayoutError(f"unknown filesystem {name!r}: choose one of {allowed}")
+
+
+def _align_up(value: int) -> int:
+    return -(-value // ALIGNMENT) * ALIGNMENT
+
+
+def _align_down(value: int) -> int:
+    return value // ALIGNMENT * ALIGNMENT
+
+
+def plan_layout(request: LayoutRequest, *, disk_size: int, sector_size: int = 512) -> Layout:
+    """Size the DESIGN 3.1 layout for a disk: ESP, optional swap, root last.
+
+    Every partition starts and ends on a 1 MiB boundary; requested sizes are rounded up to the
+    next MiB. The first MiB holds the protective MBR and primary GPT, and the space after the
+    last whole MiB that still leaves room for the backup GPT stays free (on a MiB-sized disk:
+    exactly the last MiB), for 512-byte and 4096-byte sectors alike.
+    """
+    if sector_size not in SECTOR_SIZES:
+        raise LayoutError(
+            f"unsupported sector size {sector_size}: expected one of "
+            + ", ".join(map(str, SECTOR_SIZES))
+        )
+    if isinstance(disk_size, bool) or disk_size <= 0:
+        raise LayoutError(f"disk size must be positive, got {disk_size}")
+    if disk_size > MAX_SIZE:
+        raise LayoutError(f"disk size {disk_size} is beyond what obelisk can address")
+    fs = parse_fs(str(request.filesystem))
+    root_type = root_type_guid(request.arch)
+
+    for what, value in (("ESP size", request.esp_size), ("swap size", request.swap_size)):
+        if isinstance(value, bool) or value < 0:
+            raise LayoutError(f"{what} must not be negative, got {value}")
+    if request.root_size is not None and request.root_size <= 0:
+        raise LayoutError(f"root size must be positive, got {request.root_size}")
+
+    min_esp = MIN_ESP_SIZE_4KN if sector_size >= 4096 else MIN_ESP_SIZE
+    esp_size = _align_up(request.esp_size)
+    if esp_size < min_esp:
+        raise LayoutError(
+            f"ESP size {format_size(request.esp_size)} is too small: FAT32 with {sector_size}-byte "
+            f"sectors needs at least {format_size(min_esp)}"
+        )
+    swap_size = _align_up(request.swap_size)
+    root_min = MIN_ROOT_SIZE
+    if request.root_size is not None:
+        if request.root_size < MIN_ROOT_SIZE:
+            raise LayoutError(
+                f"root size {format_size(request.root_size)} is too small: at least "
+                f"{format_size(MIN_ROOT_SIZE)} is needed"
+            )
+        root_min = _align_up(request.root_size)
+
+    # The backup GPT (header sector + entry array) sits in the last sectors of the disk.
+    backup_gpt = sector_size + GPT_ENTRIES_BYTES
+    usable_end = _align_down(disk_size // sector_size * sector_size - backup_gpt)
+    first = ALIGNMENT
+    total = esp_size + swap_size + root_min
+    if usable_end - first < total:
+        parts = [f"ESP {format_size(esp_size)}"]
+        if swap_size:
+            parts.append(f"swap {format_size(swap_size)}")
+        parts.append(f"root {format_size(root_min)}")
+        raise LayoutError(
+            f"disk is too small: {format_size(disk_size)} ({disk_size} bytes), this layout needs at "
+            f"least {(total + 2 * ALIGNMENT) // MiB} MiB ({' + '.join(parts)} + 2 MiB for the partition "
+            "tables)"
+        )
+
+    specs: list[PartitionSpec] = []
+    cursor = first
+
+    def add(size: int, *, label: str, type_guid: str, filesystem: Filesystem, role: str) -> None:
+        nonlocal cursor
+        specs.append(
+            PartitionSpec(
+                number=len(specs) + 1,
+                label=label,
+                type_guid=type_guid,
+                filesystem=filesystem,
+                start=cursor,
+                size=size,
+                fs_label=label,
+                role=role,
+            )
+        )
+        cursor += size
+
+    add(esp_size, label=ESP_LABEL, type_guid=ESP_TYPE, filesystem=Filesystem.VFAT, role="esp")
+    if swap_size:
+        add(
+            swap_size,
+            label=SWAP_LABEL,
+            type_guid=SWAP_TYPE,
+            filesystem=Filesystem.SWAP,
+            role="swap",
+        )
+    root_size = usable_end - cursor if request.root_size is None else root_min
+    add(root_size, label=ROOT_LABEL, type_guid=root_type, filesystem=fs, role="root")
+    return Layout(disk_size=disk_size, sector_size=sector_size, partitions=tuple(specs))
