@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         "add-boot-support", help="install obelisk's initramfs composefs support into an image root"
     )
     q.add_argument("root", help="the image's root directory (e.g. an mmdebstrap target)")
+    q.add_argument("--flavour", choices=("initramfs-tools", "dracut"), help="default: detected")
+    q.add_argument("--fstype", default="ext4", help="the root filesystem type (default: ext4)")
 
     p = sub.add_parser("deploy", help="deploy an image into an already-mounted root filesystem")
     p.add_argument("--root", required=True, metavar="DIR")
