@@ -1,0 +1,219 @@
+"""The ESP's FAT filesystem, read and written with mtools: no vfat mount is needed (or possible).
+
+Works on a partition device (`/dev/loop0p1`) or on a whole disk-image file with the ESP's byte
+offset (`FatImage("disk.img", offset=1 MiB)`, mtools' `@@offset`), so no loop device either.
+Paths inside the filesystem are written `/EFI/BOOT/BOOTX64.EFI` (leading slash optional); FAT
+compares names without regard to case, and so does `exists`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from storage import runner
+from storage.errors import StorageError
+
+TOOLS = {
+    "mcopy": "mtools",
+    "mdir": "mtools",
+    "mmd": "mtools",
+    "mdel": "mtools",
+    "mrd": "mtools",
+    "mdeltree": "mtools",
+    "mren": "mtools",
+}
+"""Programs this module runs, for `runner.require` at the start of an install."""
+
+_ENV = {"MTOOLS_SKIP_CHECK": "1"}
+"""Skip mtools' geometry sanity checks, which reject perfectly good partitions."""
+_NOISE = "Could not get geometry"
+"""mtools prints this on loop partitions; it is harmless."""
+
+
+class FatError(StorageError):
+    """An mtools operation failed or the path is not what the caller expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class FatImage:
+    """A FAT filesystem: a device or file, starting `offset` bytes in (0 for a partition)."""
+
+    path: str
+    offset: int = 0
+
+    @property
+    def spec(self) -> str:
+        """The mtools `-i` argument."""
+        return f"{self.path}@@{self.offset}" if self.offset else self.path
+
+
+Target = FatImage | str | os.PathLike[str]
+
+
+def _image(target: Target) -> FatImage:
+    return target if isinstance(target, FatImage) else FatImage(os.fspath(target))
+
+
+def _norm(path: str) -> PurePosixPath:
+    """`EFI/BOOT` -> `/EFI/BOOT`; refuses `..` so a caller cannot address outside what it meant."""
+    pure = PurePosixPath("/", path)
+    if ".." in pure.parts:
+        raise FatError(f"'..' is not allowed in a FAT path: {path}")
+    return pure
+
+
+def _m(path: PurePosixPath) -> str:
+    return f"::{path}"
+
+
+def _mtools(tool: str, image: FatImage, *args: str, check: bool = True) -> runner.Result:
+    result = runner.run([tool, "-i", image.spec, *args], env=_ENV, check=False)
+    if check and result.returncode != 0:
+        raise FatError(f"{tool} failed on {image.spec}: {_clean(result)}")
+    return result
+
+
+def _clean(result: runner.Result) -> str:
+    text = (result.stderr + result.stdout).replace(_NOISE, "\n" + _NOISE)
+    lines = [
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith(_NOISE)
+    ]
+    return "; ".join(lines) or f"exit code {result.returncode}"
+
+
+def _entries(image: FatImage, directory: PurePosixPath) -> dict[str, bool] | None:
+    """Names in `directory` mapped to whether each is a directory; None if it does not exist."""
+    result = _mtools("mdir", image, "-b", "-a", _m(directory), check=False)
+    if result.returncode != 0:
+        return None
+    prefix = _m(directory).rstrip("/") + "/"
+    entries: dict[str, bool] = {}
+    for line in result.stdout.splitlines():
+        if not line.startswith(prefix):
+            # `mdir` of a plain file lists the file itself: it is not a directory.
+            if line.rstrip("/") == _m(directory):
+                return None
+            continue
+        name = line[len(prefix) :]
+        is_dir = name.endswith("/")
+        name = name.rstrip("/")
+        if name and name not in (".", ".."):
+            entries[name] = is_dir
+    return entries
+
+
+def _lookup(image: FatImage, path: PurePosixPath) -> bool | None:
+    """True for a directory, False for a file, None when `path` is missing."""
+    if path == PurePosixPath("/"):
+        return True
+    entries = _entries(image, path.parent)
+    if entries is None:
+        return None
+    wanted = path.name.casefold()
+    for name, is_dir in entries.items():
+        if name.casefold() == wanted:
+            return is_dir
+    return None
+
+
+def exists(target: Target, path: str) -> bool:
+    """Whether a file or directory exists at `path`."""
+    return _lookup(_image(target), _norm(path)) is not None
+
+
+def is_dir(target: Target, path: str) -> bool:
+    return _lookup(_image(target), _norm(path)) is True
+
+
+def listdir(target: Target, path: str = "/") -> list[str]:
+    """The names in a directory, sorted; hidden and system files included."""
+    image, where = _image(target), _norm(path)
+    entries = _entries(image, where)
+    if entries is None:
+        raise FatError(f"no directory {where} on {image.spec}")
+    return sorted(entries)
+
+
+def mkdir(target: Target, path: str) -> None:
+    """Create `path` and its parents; existing directories are fine (idempotent)."""
+    image, where = _image(target), _norm(path)
+    if _lookup(image, where) is True:
+        return
+    current = PurePosixPath("/")
+    for part in where.parts[1:]:
+        current /= part
+        result = _mtools("mmd", image, _m(current), check=False)
+        if result.returncode != 0 and _lookup(image, current) is not True:
+            raise FatError(f"cannot create directory {current} on {image.spec}: {_clean(result)}")
+
+
+def write_file(target: Target, local_path: str | os.PathLike[str], dest: str) -> None:
+    """Copy a local file to `dest`, creating parent directories and replacing an old file."""
+    image, where = _image(target), _norm(dest)
+    if not Path(local_path).is_file():
+        raise FatError(f"not a file: {local_path}")
+    if _lookup(image, where) is True:
+        raise FatError(f"{where} on {image.spec} is a directory, not a file")
+    mkdir(image, str(where.parent))
+    _mtools("mcopy", image, "-o", "-Q", os.fspath(local_path), _m(where))
+
+
+def write_bytes(target: Target, data: bytes, dest: str) -> None:
+    """Write `data` as the file `dest` (through a temp file, as mtools copies files)."""
+    with tempfile.TemporaryDirectory(prefix="obelisk-fat-") as tmp:
+        local = Path(tmp) / "data"
+        local.write_bytes(data)
+        write_file(target, local, dest)
+
+
+def write_tree(target: Target, local_dir: str | os.PathLike[str], dest: str = "/") -> None:
+    """Copy the contents of a local directory into `dest` recursively, replacing files."""
+    image, where = _image(target), _norm(dest)
+    mkdir(image, str(where))
+    for entry in sorted(Path(local_dir).iterdir()):
+        _mtools("mcopy", image, "-s", "-o", "-Q", os.fspath(entry), _m(where) + "/")
+
+
+def read_bytes(target: Target, path: str) -> bytes:
+    """The contents of the file at `path`."""
+    image, where = _image(target), _norm(path)
+    if _lookup(image, where) is not False:
+        raise FatError(f"no file {where} on {image.spec}")
+    with tempfile.TemporaryDirectory(prefix="obelisk-fat-") as tmp:
+        local = Path(tmp) / "data"
+        _mtools("mcopy", image, "-o", _m(where), os.fspath(local))
+        return local.read_bytes()
+
+
+def remove(target: Target, path: str, *, recursive: bool = False, missing_ok: bool = False) -> None:
+    """Delete a file, or a directory (which must be empty unless `recursive`)."""
+    image, where = _image(target), _norm(path)
+    if where == PurePosixPath("/"):
+        raise FatError("refusing to remove the root directory of a FAT filesystem")
+    kind = _lookup(image, where)
+    if kind is None:
+        if missing_ok:
+            return
+        raise FatError(f"no file or directory {where} on {image.spec}")
+    if kind:
+        _mtools("mdeltree" if recursive else "mrd", image, _m(where))
+    else:
+        _mtools("mdel", image, _m(where))
+
+
+def rename(target: Target, src: str, dst: str) -> None:
+    """Rename (or move within the filesystem) a file, replacing an existing file at `dst`.
+
+    Write under a temp name, then rename: a crash leaves either the old or the new file in
+    place, never a half-written one under the final name.
+    """
+    image, old, new = _image(target), _norm(src), _norm(dst)
+    if _lookup(image, old) is None:
+        raise FatError(f"no file or directory {old} on {image.spec}")
+    if _lookup(image, new) is True:
+        raise FatError(f"cannot replace directory {new} on {image.spec}")
+    mkdir(image, str(new.parent))
+    _mtools("mren", image, "-D", "o", _m(old), _m(new))

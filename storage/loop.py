@@ -1,0 +1,156 @@
+"""Sparse disk-image files and the loop devices that expose them as disks.
+
+The kernel here has no udev daemon: partition nodes appear only when the kernel is told about
+the partitions (pyparted's commit, or `partx -a`), so `wait_for_partitions` nudges it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from storage import runner
+from storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+TOOLS = {"losetup": "mount", "partx": "util-linux"}
+"""Programs this module runs, for `runner.require` at the start of an install."""
+
+
+def create_sparse(path: Path, size: int, *, overwrite: bool = False) -> None:
+    """Create `path` as a sparse file of `size` bytes (a multiple of 512, as loop needs).
+
+    An existing non-empty file is kept unless `overwrite`: it may be someone's disk image.
+    """
+    if size <= 0 or size % 512:
+        raise StorageError(f"disk image size must be a positive multiple of 512 bytes, got {size}")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if not stat.S_ISREG(st.st_mode):
+            raise StorageError(f"{path} exists and is not a regular file: refusing to replace it")
+        if st.st_size > 0 and not overwrite:
+            raise StorageError(
+                f"{path} already exists and is not empty: choose another path or allow overwriting"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:  # truncates an existing file to 0 first: no stale data stays
+        f.truncate(size)
+
+
+def partition_path(disk: str, number: int) -> str:
+    """The node of partition `number` of `disk`: `/dev/loop0p1`, `/dev/nvme0n1p1`, `/dev/sda1`.
+
+    A `/dev/disk/by-*` link is resolved to its kernel node first (no udev makes `-partN` links).
+    """
+    if disk.startswith("/dev/disk/"):
+        disk = os.path.realpath(disk)
+    return f"{disk}p{number}" if disk[-1:].isdigit() else f"{disk}{number}"
+
+
+def _sys_block(device: str) -> Path:
+    return Path("/sys/class/block") / os.path.basename(os.path.realpath(device))
+
+
+def backing_file(device: str) -> str | None:
+    """The file behind loop `device`, or None when it is not attached."""
+    try:
+        return (_sys_block(device) / "loop" / "backing_file").read_text().strip()
+    except OSError:
+        return None
+
+
+def _kernel_partitions(device: str) -> list[str]:
+    base = _sys_block(device)
+    name = base.name
+    return sorted(p.name for p in base.glob(f"{name}*") if (p / "partition").exists())
+
+
+@contextmanager
+def attach(path: Path, *, sector_size: int | None = None, read_only: bool = False) -> Iterator[str]:
+    """Attach `path` to a free loop device for the block; yields `/dev/loopN`.
+
+    On exit the kernel forgets the partitions (`partx -d`) and the device is detached; a device
+    that someone already detached is fine.
+    """
+    real = os.path.realpath(path)
+    argv = ["losetup", "--find", "--show", "--partscan"]
+    if sector_size:
+        argv += ["--sector-size", str(sector_size)]
+    if read_only:
+        argv.append("--read-only")
+    device = runner.output([*argv, real]).strip()
+    if not device.startswith("/dev/loop"):
+        raise StorageError(f"losetup gave no loop device for {real}: {device!r}")
+    log.info("attached %s to %s", real, device)
+    try:
+        yield device
+    finally:
+        detach(device, real)
+
+
+def detach(device: str, expected_backing: str | None = None) -> None:
+    """Detach loop `device` (and drop its partitions); no-op if it is gone or was reused.
+
+    `expected_backing` guards against detaching a device another user attached meanwhile.
+    """
+    current = backing_file(device)
+    if current is None:
+        log.info("%s is already detached", device)
+        return
+    if expected_backing is not None and current.removesuffix(" (deleted)") != expected_backing:
+        log.warning("%s now backs %s, not %s: leaving it alone", device, current, expected_backing)
+        return
+    if _kernel_partitions(device):
+        runner.run(["partx", "-d", device], check=False)
+    result = runner.run(["losetup", "-d", device], check=False)
+    if result.returncode != 0 and backing_file(device) is not None:
+        raise StorageError(f"could not detach {device}: {result.stderr.strip()}")
+    log.info("detached %s", device)
+
+
+def _node_ready(node: str) -> bool:
+    try:
+        return stat.S_ISBLK(os.stat(node).st_mode) and (_sys_block(node) / "partition").exists()
+    except OSError:
+        return False
+
+
+def wait_for_partitions(
+    disk: str, numbers: Iterable[int], timeout: float = 10.0
+) -> tuple[str, ...]:
+    """Wait until the partition nodes of `disk` exist; returns their paths in `numbers` order.
+
+    Polls, and after a short grace period asks the kernel to (re)read the table with
+    `partx -u` / `partx -a`, which also creates the nodes on a system without udev.
+    """
+    nodes = tuple(partition_path(disk, n) for n in numbers)
+    deadline = time.monotonic() + timeout
+    nudged = 0.0
+    delay = 0.02
+    while True:
+        missing = [n for n in nodes if not _node_ready(n)]
+        if not missing:
+            return nodes
+        now = time.monotonic()
+        if now >= deadline:
+            raise StorageError(
+                f"partitions of {disk} did not appear within {timeout:g} s: {', '.join(missing)}"
+            )
+        if now - nudged > 1.0:
+            # partx -u updates known partitions, -a adds new ones; each fails harmlessly when
+            # there is nothing for it to do.
+            runner.run(["partx", "-u", disk], check=False)
+            runner.run(["partx", "-a", disk], check=False)
+            nudged = now
+            continue
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
