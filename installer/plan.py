@@ -31,6 +31,8 @@ class ImageSource:
     cert_dir: str | None = None
     creds: str | None = None
     """`user:password` for the registry; kept out of logs and plans."""
+    digest: str | None = None
+    """The manifest digest (`sha256:...`) when the image was inspected while planning."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,425 @@
+"""The answer file's schema (version 1): pydantic models, one per TOML section.
+
+Each model checks what it can see alone (types, formats, sizes); rules that span keys of one
+section live in `checks` so their errors can name the exact key and line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    WithJsonSchema,
+)
+
+from storage.layout import MIN_ESP_SIZE, MIN_ROOT_SIZE
+from storage.sizes import SizeError, format_size, parse_size
+
+ZONEINFO = Path("/usr/share/zoneinfo")
+TRANSPORTS = (
+    "docker://",
+    "oci:",
+    "oci-archive:",
+    "containers-storage:",
+    "dir:",
+    "docker-archive:",
+    "docker-daemon:",
+)
+
+
+def _kebab(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class Section(BaseModel):
+    """Strict, kebab-case keys, unknown keys refused: a typo must never be silently ignored."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        alias_generator=_kebab,
+        populate_by_name=True,
+        validate_default=False,
+    )
+
+
+# --- value types -------------------------------------------------------------------------------
+
+
+def _size(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return value  # the strict int check reports the type
+    try:
+        return parse_size(value)
+    except SizeError as exc:
+        raise ValueError(str(exc)) from None
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(_size),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[A-Za-z]*\s*$"},
+                {"type": "integer", "minimum": 0},
+            ],
+            "description": "bytes, or a size such as 512MiB, 8GiB, 20G (binary units)",
+        }
+    ),
+]
+
+
+def _at_least(minimum: int) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if value < minimum:
+            raise ValueError(f"must be at least {format_size(minimum)} (got {format_size(value)})")
+        return value
+
+    return check
+
+
+def _swap(value: Any) -> Any:
+    if value == "off":
+        return 0
+    return _size(value)
+
+
+SwapSize = Annotated[
+    int,
+    BeforeValidator(_swap),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"const": "off"},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[A-Za-z]*\s*$"},
+                {"type": "integer", "minimum": 0},
+            ],
+            "description": 'swap partition size, or "off"',
+        }
+    ),
+]
+
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def check_hostname(value: str) -> str:
+    """RFC 1123: dot-separated labels of letters, digits and inner hyphens, 253 chars at most."""
+    if not value or len(value) > 253 or not all(_LABEL.match(p) for p in value.split(".")):
+        raise ValueError(
+            f"{value!r} is not a valid hostname (letters, digits and inner hyphens, "
+            "labels of 1-63 characters separated by dots)"
+        )
+    return value
+
+
+def check_timezone(value: str) -> str:
+    """An IANA zone name; checked against the tz database when this machine has one."""
+    if value in ("UTC", "Etc/UTC"):
+        return value
+    if not re.fullmatch(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", value):
+        raise ValueError(f"{value!r} is not a time zone name (e.g. Europe/Berlin, UTC)")
+    if ZONEINFO.is_dir() and not (ZONEINFO / value).is_file():
+        raise ValueError(
+            f"unknown time zone {value!r} (see /usr/share/zoneinfo, e.g. Europe/Berlin)"
+        )
+    return value
+
+
+_LOCALE = re.compile(r"^(C|POSIX|[a-z]{2,3}(_[A-Z]{2})?)(\.[A-Za-z0-9-]+)?(@[A-Za-z0-9]+)?$")
+
+
+def check_locale(value: str) -> str:
+    if not _LOCALE.match(value):
+        raise ValueError(f"{value!r} is not a locale name (e.g. en_US.UTF-8, C.UTF-8)")
+    return value
+
+
+def check_keymap(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
+        raise ValueError(f"{value!r} is not a keymap name (e.g. us, de-latin1)")
+    return value
+
+
+_B64 = r"[./0-9A-Za-z]"
+_HASHES = (
+    re.compile(rf"^\$6\$(rounds=\d+\$)?{_B64}{{1,16}}\${_B64}{{86}}$"),
+    re.compile(rf"^\$5\$(rounds=\d+\$)?{_B64}{{1,16}}\${_B64}{{43}}$"),
+    re.compile(rf"^\$(y|gy)\${_B64}+\${_B64}{{1,86}}\${_B64}{{43}}$"),
+    re.compile(rf"^\$2[abxy]\$\d\d\${_B64}{{53}}$"),
+    re.compile(rf"^\$7\${_B64}{{11,97}}\${_B64}{{43}}$"),
+)
+
+
+def check_password_hash(value: str) -> str:
+    """A crypt(3) hash obelisk can hand to the image's /etc/shadow: SHA-512, SHA-256, yescrypt,
+    bcrypt or scrypt. Anything else is most likely a plaintext password typed in the wrong key."""
+    if not any(h.match(value) for h in _HASHES):
+        raise ValueError(
+            "not a crypt(3) password hash ($6$, $y$, $2b$, ...); make one with "
+            "`openssl passwd -6` or `mkpasswd -m yescrypt`"
+        )
+    return value
+
+
+_SSH_KEY = re.compile(
+    r"(^|\s)(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com"
+    r"|sk-ecdsa-sha2-nistp256@openssh\.com)\s+[A-Za-z0-9+/]+={0,3}(\s|$)"
+)
+
+
+def check_ssh_key(value: str) -> str:
+    if "\n" in value or not _SSH_KEY.search(value):
+        raise ValueError(
+            "not an SSH public key line (e.g. `ssh-ed25519 AAAA... user@host`, one per entry)"
+        )
+    return value
+
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def check_user_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid user name (lower-case letters, digits, _ and -, "
+            "starting with a letter or _, at most 32 characters)"
+        )
+    return value
+
+
+def check_group_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} is not a valid group name")
+    return value
+
+
+def check_image_ref(value: str) -> str:
+    """A skopeo reference with its transport; a bare `registry/name:tag` means `docker://`."""
+    if not value.strip() or any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} is not an image reference (e.g. docker://quay.io/org/os:42)")
+    if value.startswith(TRANSPORTS):
+        return value
+    if "://" in value or value.startswith("/"):
+        raise ValueError(f"unknown transport in {value!r} (use one of: {', '.join(TRANSPORTS)})")
+    return "docker://" + value
+
+
+def check_karg(value: str) -> str:
+    if not value or any(c in value for c in "\n\r\t "):
+        raise ValueError(f"{value!r} is not one kernel argument (one argument per list entry)")
+    key = value.split("=", 1)[0]
+    if key in ("root", "composefs", "rw", "ro"):
+        raise ValueError(f"{key} is set by obelisk; remove it from kargs")
+    return value
+
+
+def _abs_dev_path(value: str) -> str:
+    if not value.startswith("/dev/"):
+        raise ValueError(
+            f"{value!r} is not a device path; use /dev/disk/by-id/... (see `obelisk disks`), "
+            "or `file = ...` for a disk-image file"
+        )
+    return value
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+Hostname = Annotated[str, AfterValidator(check_hostname)]
+Timezone = Annotated[str, AfterValidator(check_timezone)]
+Locale = Annotated[str, AfterValidator(check_locale)]
+Keymap = Annotated[str, AfterValidator(check_keymap)]
+PasswordHash = Annotated[str, AfterValidator(check_password_hash)]
+SshKey = Annotated[str, AfterValidator(check_ssh_key)]
+UserName = Annotated[str, AfterValidator(check_user_name)]
+GroupName = Annotated[str, AfterValidator(check_group_name)]
+ImageRef = Annotated[str, AfterValidator(check_image_ref)]
+Karg = Annotated[str, AfterValidator(check_karg)]
+DevicePath = Annotated[str, AfterValidator(_abs_dev_path)]
+NonEmpty = Annotated[str, AfterValidator(_nonempty)]
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+
+class ImageAnswers(Section):
+    """`[image]`: where the OS image comes from."""
+
+    ref: ImageRef = Field(description="skopeo reference, e.g. docker://quay.io/org/os:42")
+    track: ImageRef | None = Field(
+        default=None,
+        description="reference later updates follow (default: ref); set it for offline installs",
+    )
+    tls_verify: bool = True
+    authfile: NonEmpty | None = Field(default=None, description="containers-auth.json(5) file")
+    cert_dir: NonEmpty | None = None
+    creds_file: NonEmpty | None = Field(
+        default=None, description="file holding USER:PASSWORD, relative to the answer file"
+    )
+
+
+class MatchAnswers(Section):
+    """`target.match`: rules that must select exactly one candidate disk."""
+
+    by_id: NonEmpty | None = Field(default=None, description="glob on the /dev/disk/by-id name")
+    serial: NonEmpty | None = None
+    model: NonEmpty | None = Field(default=None, description="glob on the disk model")
+    size_min: Size | None = None
+    size_max: Size | None = None
+    transport: Literal["nvme", "sata", "scsi", "usb", "virtio", "mmc", "loop"] | None = None
+    largest: bool = False
+    smallest: bool = False
+
+
+class TargetAnswers(Section):
+    """`[target]`: exactly one of `disk`, `match` or `file` (+ `size`)."""
+
+    disk: DevicePath | None = Field(default=None, description="/dev/disk/by-id/... path")
+    match: MatchAnswers | None = None
+    file: NonEmpty | None = Field(
+        default=None, description="disk-image file to create, relative to the answer file"
+    )
+    size: Size | None = Field(default=None, description="size of the disk-image file")
+    wipe: bool = Field(default=False, description="erase a disk (or file) that already holds data")
+
+
+class StorageAnswers(Section):
+    """`[storage]`: the partition layout of DESIGN.md 3.1."""
+
+    filesystem: Literal["ext4", "xfs", "btrfs"] = "ext4"
+    esp_size: Annotated[Size, AfterValidator(_at_least(MIN_ESP_SIZE))] | None = Field(
+        default=None, description="default 1GiB"
+    )
+    swap: SwapSize = 0
+    root_size: Annotated[Size, AfterValidator(_at_least(MIN_ROOT_SIZE))] | None = Field(
+        default=None, description="default: the rest of the disk"
+    )
+
+
+class BootloaderAnswers(Section):
+    """`[bootloader]`: systemd-boot menu timeout and extra kernel arguments."""
+
+    timeout: int = Field(default=3, ge=0, le=600)
+    kargs: list[Karg] = []
+
+
+class SystemAnswers(Section):
+    """`[system]`: settings written into the installed /etc (empty: keep the image's)."""
+
+    hostname: Hostname | None = None
+    timezone: Timezone | None = None
+    locale: Locale | None = None
+    keymap: Keymap | None = None
+
+
+class RootAnswers(Section):
+    """`[root]`: the root account. Only hashes, never plaintext passwords."""
+
+    password_hash: PasswordHash | None = None
+    password_hash_file: NonEmpty | None = None
+    locked: bool = False
+    ssh_keys: list[SshKey] = []
+    ssh_keys_file: NonEmpty | None = None
+
+
+class UserAnswers(Section):
+    """`[[users]]`: one account to create."""
+
+    name: UserName
+    gecos: str = ""
+    groups: list[GroupName] = []
+    admin: bool = Field(default=False, description="member of the image's sudo/wheel group")
+    password_hash: PasswordHash | None = None
+    password_hash_file: NonEmpty | None = None
+    ssh_keys: list[SshKey] = []
+    ssh_keys_file: NonEmpty | None = None
+
+
+class PostAnswers(Section):
+    """`[post]`: shell snippets run inside the installed system, in order."""
+
+    commands: list[NonEmpty] = []
+
+
+class FinishAnswers(Section):
+    """`[finish]`: what to do when the install succeeded."""
+
+    action: Literal["reboot", "poweroff", "none"] = "none"
+
+
+class Answers(Section):
+    """An obelisk answer file, version 1."""
+
+    model_config = ConfigDict(title="obelisk answer file")
+
+    version: Literal[1]
+    image: ImageAnswers
+    target: TargetAnswers
+    wipe: bool | None = Field(default=None, description="same as target.wipe")
+    storage: StorageAnswers = StorageAnswers()
+    bootloader: BootloaderAnswers = BootloaderAnswers()
+    system: SystemAnswers = SystemAnswers()
+    root: RootAnswers = RootAnswers()
+    users: list[UserAnswers] = []
+    post: PostAnswers = PostAnswers()
+    finish: FinishAnswers = FinishAnswers()
+
+    _source: str = PrivateAttr(default="")
+    _base_dir: str = PrivateAttr(default=".")
+    _creds: str | None = PrivateAttr(default=None)
+    _line_of: Callable[[Sequence[str | int]], int] | None = PrivateAttr(default=None)
+
+    @property
+    def source(self) -> str:
+        """The file these answers were read from (empty when built in memory)."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        """The directory relative paths in the answers are taken from."""
+        return Path(self._base_dir)
+
+    @property
+    def creds(self) -> str | None:
+        """Registry `USER:PASSWORD` read from `image.creds-file`."""
+        return self._creds
+
+    def line_of(self, loc: Sequence[str | int]) -> int:
+        """The source line of a key path, for messages found after validation (resolve)."""
+        return self._line_of(loc) if self._line_of else 1
+
+    def bind(
+        self,
+        *,
+        source: str,
+        base_dir: Path,
+        creds: str | None = None,
+        line_of: Callable[[Sequence[str | int]], int] | None = None,
+    ) -> Answers:
+        """Record where the answers came from (pydantic private attributes are not fields)."""
+        self._source = source
+        self._base_dir = str(base_dir)
+        self._creds = creds
+        self._line_of = line_of
+        return self
+
+
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema (docs/answers.schema.json) of an answer file."""
+    schema = Answers.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://obelisk.invalid/answers.schema.json"
+    return schema

@@ -1,0 +1,349 @@
+"""Turn answer-file text into `Answers`, or one `UserError` listing every problem with its line.
+
+Each section is validated on its own so that one broken section never hides the problems of
+another; rules spanning keys of a section run once its types are right.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from installer.answers.locate import Loc, Locator
+from installer.answers.model import (
+    Answers,
+    RootAnswers,
+    TargetAnswers,
+    UserAnswers,
+    check_password_hash,
+    check_ssh_key,
+)
+from installer.errors import UserError
+from storage.sizes import format_size
+
+LineOf = Callable[[Sequence[str | int]], int]
+
+PLAINTEXT = (
+    "plaintext passwords are not accepted; put a crypt(3) hash in password-hash "
+    "(make one with `openssl passwd -6` or `mkpasswd -m yescrypt`)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with the input, where it is and what to do."""
+
+    line: int
+    field: str
+    message: str
+
+    def format(self, source: str) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"{source}:{self.line}: {where}{self.message}"
+
+
+def field_name(loc: Iterable[str | int]) -> str:
+    """`("users", 0, "name")` -> `users[0].name`."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def problems_error(source: str, problems: Sequence[Problem]) -> UserError:
+    """The single error the CLI prints: a summary line, then one line per problem."""
+    ordered = sorted(set(problems), key=lambda p: (p.line, p.field, p.message))
+    n = len(ordered)
+    head = f"{source}: {n} problem{'s' if n != 1 else ''}"
+    return UserError("\n".join([head, *(p.format(source) for p in ordered)]))
+
+
+# --- the schema's shape, for did-you-mean ----------------------------------------------------
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _models_in(arg)
+    origin = get_origin(annotation)
+    if origin is not None and origin is not annotation:
+        yield from ()
+
+
+def _known_keys(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> dict[tuple[str, ...], list[str]]:
+    keys: dict[tuple[str, ...], list[str]] = {}
+    names = []
+    for name, info in model.model_fields.items():
+        alias = info.alias or name
+        names.append(alias)
+        for sub in _models_in(info.annotation):
+            keys.update(_known_keys(sub, (*prefix, alias)))
+    keys[prefix] = names
+    return keys
+
+
+KNOWN_KEYS = _known_keys(Answers)
+
+
+def _unknown_key(loc: Loc) -> str:
+    key = str(loc[-1])
+    if key == "password":
+        return PLAINTEXT
+    parent = tuple(p for p in loc[:-1] if isinstance(p, str))
+    close = difflib.get_close_matches(key, KNOWN_KEYS.get(parent, []), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key{hint}"
+
+
+# --- pydantic errors to sentences ------------------------------------------------------------
+
+_TYPES = {
+    "string_type": "must be a string",
+    "bool_type": "must be true or false",
+    "int_type": "must be an integer",
+    "list_type": "must be a list [...]",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "dict_type": "must be a table",
+}
+
+
+def _describe(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _message(error: Mapping[str, Any], loc: Loc) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return _unknown_key(loc)
+    if kind == "missing":
+        return "missing (required)"
+    if kind in _TYPES:
+        return f"{_TYPES[kind]} (got {_describe(error.get('input'))})"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"must be one of {expected} (got {error.get('input')!r})"
+    msg = str(error["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _validate(
+    validator: Callable[[Any], Any], raw: Any, prefix: Loc, line_of: LineOf, out: list[Problem]
+) -> Any:
+    try:
+        return validator(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = (*prefix, *error["loc"])
+            out.append(Problem(line_of(loc), field_name(loc), _message(error, loc)))
+        return None
+
+
+# --- rules spanning keys --------------------------------------------------------------------
+
+
+def _check_target(t: TargetAnswers) -> Iterator[tuple[Loc, str]]:
+    given = [k for k in ("disk", "match", "file") if getattr(t, k) is not None]
+    if not given:
+        yield (
+            ("target",),
+            ('give one of disk = "/dev/disk/by-id/...", match = { ... } or file = "..." with size'),
+        )
+    for extra in given[1:]:
+        yield ("target", extra), f"give only one of disk, match and file (found {', '.join(given)})"
+    if t.file is not None and t.size is None:
+        yield ("target", "file"), 'a file target needs size = "..." (e.g. size = "8GiB")'
+    if t.size is not None and t.file is None:
+        yield ("target", "size"), 'size is only for file targets (file = "...")'
+    m = t.match
+    if m is not None:
+        if m.largest and m.smallest:
+            yield ("target", "match", "smallest"), "choose largest or smallest, not both"
+        if m.size_min is not None and m.size_max is not None and m.size_min > m.size_max:
+            yield (
+                ("target", "match", "size-max"),
+                (f"smaller than size-min ({format_size(m.size_max)} < {format_size(m.size_min)})"),
+            )
+
+
+class _Secrets:
+    """Reads `*-file` secrets relative to the answer file and checks their content."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+
+    def read(self, name: str) -> tuple[str | None, str | None]:
+        path = Path(name).expanduser()
+        if not path.is_absolute():
+            path = self.base / path
+        try:
+            return path.read_text(encoding="utf-8"), None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return None, f"cannot read {path}: {reason}"
+
+    def password(self, name: str) -> tuple[str | None, str | None]:
+        text, err = self.read(name)
+        if text is None:
+            return None, err
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if len(lines) != 1:
+            return None, f"{name} must hold exactly one line: the password hash"
+        try:
+            return check_password_hash(lines[0]), None
+        except ValueError as exc:
+            return None, f"{name}: {exc}"
+
+    def ssh_keys(self, name: str) -> tuple[list[str], list[str]]:
+        text, err = self.read(name)
+        if text is None:
+            return [], [err or name]
+        keys, errors = [], []
+        for n, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                keys.append(check_ssh_key(line))
+            except ValueError as exc:
+                errors.append(f"{name}:{n}: {exc}")
+        return keys, errors
+
+
+def _account(
+    acct: RootAnswers | UserAnswers, prefix: Loc, secrets: _Secrets
+) -> Iterator[tuple[Loc, str]]:
+    """Check one account's keys together and fill its hash and keys from their files."""
+    if acct.password_hash is not None and acct.password_hash_file is not None:
+        yield (*prefix, "password-hash-file"), "give password-hash or password-hash-file, not both"
+    elif acct.password_hash_file is not None:
+        value, err = secrets.password(acct.password_hash_file)
+        if err:
+            yield (*prefix, "password-hash-file"), err
+        acct.password_hash = value
+    if acct.ssh_keys_file is not None:
+        keys, errors = secrets.ssh_keys(acct.ssh_keys_file)
+        for err in errors:
+            yield (*prefix, "ssh-keys-file"), err
+        acct.ssh_keys = [*acct.ssh_keys, *keys]
+
+
+# --- entry points ----------------------------------------------------------------------------
+
+
+def validate_data(
+    data: Mapping[str, Any], *, source: str, base_dir: Path, line_of: LineOf
+) -> Answers:
+    """Validate a parsed document; `line_of` places a key path in the source text."""
+    problems: list[Problem] = []
+
+    def add(loc: Loc, message: str) -> None:
+        problems.append(Problem(line_of(loc), field_name(loc), message))
+
+    if "version" not in data:
+        add((), "version: missing; put `version = 1` at the top of the file")
+    elif type(data["version"]) is not int or data["version"] != 1:
+        add(("version",), f"unsupported version {data['version']!r} (this obelisk reads version 1)")
+
+    sections = {name: info for name, info in Answers.model_fields.items() if name != "version"}
+    by_alias = {(info.alias or name): name for name, info in sections.items()}
+    for key in data:
+        if key != "version" and key not in by_alias:
+            add((key,), _unknown_key((key,)))
+
+    parsed: dict[str, Any] = {}
+    for alias, name in by_alias.items():
+        info = sections[name]
+        if alias not in data:
+            if info.is_required():
+                add((alias,), f"missing; add a [{alias}] section")
+            continue
+        adapter: TypeAdapter[Any] = TypeAdapter(info.annotation or Any)
+        parsed[name] = _validate(adapter.validate_python, data[alias], (alias,), line_of, problems)
+
+    secrets = _Secrets(base_dir)
+    creds: str | None = None
+    target = parsed.get("target")
+    if isinstance(target, TargetAnswers):
+        for loc, msg in _check_target(target):
+            add(loc, msg)
+        top = parsed.get("wipe")
+        if top is not None and "wipe" in data.get("target", {}) and top != target.wipe:
+            add(("wipe",), "contradicts target.wipe; keep one of them")
+    root = parsed.get("root")
+    if isinstance(root, RootAnswers):
+        for loc, msg in _account(root, ("root",), secrets):
+            add(loc, msg)
+    users = parsed.get("users")
+    if isinstance(users, list):
+        seen: set[str] = set()
+        for i, user in enumerate(users):
+            if user.name == "root":
+                add(("users", i, "name"), "configure root in the [root] section")
+            elif user.name in seen:
+                add(("users", i, "name"), f"user {user.name!r} is defined twice")
+            seen.add(user.name)
+            for loc, msg in _account(user, ("users", i), secrets):
+                add(loc, msg)
+    image = parsed.get("image")
+    if image is not None and image.creds_file is not None:
+        text, err = secrets.read(image.creds_file)
+        if text is not None:
+            creds = text.strip()
+            if "\n" in creds or ":" not in creds:
+                err, creds = f"{image.creds_file} must hold USER:PASSWORD on one line", None
+        if err:
+            add(("image", "creds-file"), err)
+
+    if problems:
+        raise problems_error(source, problems)
+    answers = Answers.model_construct(version=1, **{k: v for k, v in parsed.items()})
+    if answers.wipe is not None:
+        answers.target.wipe = answers.wipe or answers.target.wipe
+    return answers.bind(source=source, base_dir=base_dir, creds=creds, line_of=line_of)
+
+
+_AT = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def parse_answers(text: str, *, source: str, base_dir: Path) -> Answers:
+    """Validate answer-file text; `source` names it in messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = _AT.match(str(exc))
+        line, msg = (int(m["line"]), f"{m['msg']} (column {m['col']})") if m else (1, str(exc))
+        raise problems_error(source, [Problem(line, "", f"TOML syntax error: {msg}")]) from None
+    return validate_data(data, source=source, base_dir=base_dir, line_of=Locator(text).line)
+
+
+def load_answers(path: str | Path) -> Answers:
+    """Read and validate an answer file; pure apart from reading it and its `*-file` secrets."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the answer file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise problems_error(str(path), [Problem(line, "", "not UTF-8 text")]) from None
+    return parse_answers(text, source=str(path), base_dir=p.resolve().parent)
