@@ -1,0 +1,1 @@
+"""The composefs core: fs-verity digests, streaming layer application, dumps, object store."""

@@ -1,0 +1,219 @@
+"""Deploy OCI layers into a physical root as a composefs image plus its state directories.
+
+`deploy_layers` is the engine's hot path (DESIGN 4): one streaming pass per layer, file
+contents written once into the object store, the EROFS image built from a dump of the in-memory
+tree, then `/etc` and `/var` state. Publishing `images/<id>` is the last step: a failed deploy
+leaves objects (harmless, content-addressed) but no image link and no state directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from installer import __version__
+from installer.composefs.dump import write_dump
+from installer.composefs.errors import DeployError
+from installer.composefs.layers import STEP, apply_layer
+from installer.composefs.repo import Repository
+from installer.composefs.state import Materialiser
+from installer.composefs.tree import Inode, Tree
+from installer.events import Event, Warning
+from installer.image.model import LayerBlob
+from storage import runner
+from storage.errors import StorageError
+
+TOOLS = {"mkcomposefs": "composefs"}
+VAR_LINK = "../../os/default/var"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deployment:
+    """What a deploy produced; the bootloader step reads the kernel and initrd from `tree`."""
+
+    id: str
+    """64-hex image id: the fs-verity digest of the EROFS image."""
+    root: Path
+    """The physical root filesystem."""
+    tree: Tree
+    objects_added: int
+    """New objects written by this deploy (deduplicated ones are not counted)."""
+    bytes_written: int
+    """Bytes of new objects, the EROFS image included."""
+    verity: bool
+    """The objects carry fs-verity, so the boot may add `verity=require`."""
+
+
+def deploy_layers(
+    root: Path, layers: Sequence[LayerBlob], *, origin: Mapping[str, object]
+) -> Generator[Event, None, Deployment]:
+    """Apply `layers` in order into the repository on `root` and publish the image.
+
+    Yields Progress(step="deploy") in blob bytes read, and Warnings.
+    """
+    runner.require(TOOLS)
+    if not root.is_dir():
+        raise DeployError(f"{root}: not a directory; mount the root filesystem there first")
+    repo = Repository(root)
+    repo.create()
+    tree = Tree(objects=repo.objects)
+
+    def store(path: str, stream: BinaryIO, size: int, node: Inode) -> None:
+        node.digest = repo.add_stream(stream, size)
+
+    total = sum(layer.size for layer in layers)
+    done = 0
+    warned = False
+    for layer in layers:
+        yield from apply_layer(tree, layer, store, done_before=done, total=total)
+        done += layer.size
+        if repo.verity_note and not warned:
+            warned = True
+            yield Warning(step=STEP, message=repo.verity_note)
+    image_id = _build_image(repo, tree)
+    if repo.verity_note and not warned:
+        yield Warning(step=STEP, message=repo.verity_note)
+    for message in _write_state(root, image_id, tree, origin):
+        yield Warning(step=STEP, message=message)
+    try:
+        (root / "boot").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise DeployError(f"cannot create {root / 'boot'}: {exc.strerror}") from exc
+    return Deployment(
+        id=image_id,
+        root=root,
+        tree=tree,
+        objects_added=repo.objects_added,
+        bytes_written=repo.bytes_written,
+        verity=repo.verity,
+    )
+
+
+def scan_layers(layers: Sequence[LayerBlob], *, keep: Callable[[str], bool]) -> Tree:
+    """Build the merged tree without writing anything, keeping the content of files `keep` wants.
+
+    Layers are still verified against their digests. Files not kept only have their metadata.
+    """
+    tree = Tree()
+
+    def hold(path: str, stream: BinaryIO, size: int, node: Inode) -> None:
+        if keep(path):
+            node.content = stream.read(size)
+            return
+        while size > 0:
+            chunk = stream.read(min(size, 1 << 20))
+            if not chunk:
+                break
+            size -= len(chunk)
+
+    for layer in layers:
+        for _ in apply_layer(tree, layer, hold):
+            pass
+    return tree
+
+
+def _build_image(repo: Repository, tree: Tree) -> str:
+    """Dump the tree, run mkcomposefs, and store the EROFS image as an object; returns its id."""
+    work = Path(tempfile.mkdtemp(dir=repo.path, prefix=".tmp-build-"))
+    try:
+        dump = work / "dump"
+        image = work / "image.erofs"
+        with dump.open("wb") as out:
+            write_dump(tree, out)
+        try:
+            runner.run(["mkcomposefs", "--from-file", str(dump), str(image)])
+        except StorageError as exc:
+            raise DeployError(f"mkcomposefs could not build the image: {exc}") from exc
+        return repo.add_file(image)
+    except OSError as exc:
+        raise DeployError(f"cannot build the composefs image in {work}: {exc}") from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _write_state(root: Path, image_id: str, tree: Tree, origin: Mapping[str, object]) -> list[str]:
+    """Create `state/deploy/<id>` (and seed `state/os/default/var` once), then link the image.
+
+    Everything is built under temp names and renamed into place; on failure whatever this call
+    created is removed again, so no half state is left.
+    """
+    repo = Repository(root)
+    warnings: list[str] = []
+    deploy_root = root / "state" / "deploy"
+    final = deploy_root / image_id
+    var_final = root / "state" / "os" / "default" / "var"
+    created: list[Path] = []
+    temps: list[Path] = []
+    try:
+        deploy_root.mkdir(parents=True, exist_ok=True)
+        var_final.parent.mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(var_final):
+            tmp = Path(tempfile.mkdtemp(dir=var_final.parent, prefix=".tmp-var-"))
+            temps.append(tmp)
+            warnings += _materialise(tree, "var", tmp / "var")
+            os.rename(tmp / "var", var_final)
+            created.append(var_final)
+        if os.path.lexists(final):
+            warnings.append(
+                f"{final} exists already (this image was deployed before); kept its /etc"
+            )
+        else:
+            tmp = Path(tempfile.mkdtemp(dir=deploy_root, prefix=".tmp-"))
+            temps.append(tmp)
+            warnings += _materialise(tree, "etc", tmp / "etc")
+            os.symlink(VAR_LINK, tmp / "var")
+            record = _origin(image_id, tree, origin)
+            (tmp / "origin.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+            os.chmod(tmp, 0o755)
+            os.rename(tmp, final)
+            temps.remove(tmp)
+            created.append(final)
+        repo.link_image(image_id)
+    except BaseException as exc:
+        for path in reversed(created):
+            shutil.rmtree(path, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise DeployError(f"cannot write the deployment state in {root}: {exc}") from exc
+        raise
+    finally:
+        for path in temps:
+            shutil.rmtree(path, ignore_errors=True)
+    return warnings
+
+
+def _materialise(tree: Tree, name: str, dest: Path) -> list[str]:
+    node = tree.get([name])
+    copier = Materialiser(tree)
+    if node is None or node.children is None:
+        os.mkdir(dest, 0o755)
+        return [f"the image has no /{name} directory; the deployment starts with an empty one"]
+    copier.copy_dir(node, dest)
+    if copier.xattr_failures:
+        sample = ", ".join(copier.xattr_failures[:3])
+        return [
+            f"{len(copier.xattr_failures)} extended attributes of /{name} could not be copied "
+            f"({sample})"
+        ]
+    return []
+
+
+def _origin(image_id: str, tree: Tree, origin: Mapping[str, object]) -> dict[str, object]:
+    record: dict[str, object] = dict(origin)
+    record["image-id"] = image_id
+    record["deployed-at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    record["obelisk-version"] = __version__
+    if "kernel-version" not in record:
+        with contextlib.suppress(OSError):
+            for version in tree.listdir("/usr/lib/modules"):
+                if tree.is_file(f"/usr/lib/modules/{version}/vmlinuz"):
+                    record["kernel-version"] = version
+                    break
+    return record

@@ -1,0 +1,401 @@
+"""Apply OCI layer blobs to a `Tree` in one verified streaming pass each.
+
+Each blob is read once: its SHA-256 is checked against the layer digest, the decompressed tar
+stream's against the diff_id, and every regular file's bytes go to a sink (the object store when
+deploying) as they stream past. Nothing is extracted to a real directory, so entry names can
+only ever change the in-memory tree; hostile ones are rejected anyway, with the layer named.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import stat
+import tarfile
+import zlib
+from collections.abc import Callable, Generator
+from decimal import Decimal, InvalidOperation
+from typing import BinaryIO, Protocol
+
+import zstandard
+
+from installer.composefs.errors import LayerError, short
+from installer.composefs.tree import INLINE_MAX, Inode, Tree
+from installer.events import Event, Progress, Warning
+from installer.image.model import LayerBlob
+
+STEP = "deploy"
+CHUNK = 1 << 20
+PROGRESS_EVERY = 8 << 20
+"""Bytes of blob read between two Progress events (keeps the TUI's queue short)."""
+MAX_NAME = 255
+MAX_TARGET = 4095
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+
+
+class ContentSink(Protocol):
+    """Receives the content of each regular file larger than `INLINE_MAX` as it streams."""
+
+    def __call__(self, path: str, stream: BinaryIO, size: int, node: Inode) -> None:
+        """Consume exactly `size` bytes of `stream`; set `node.digest` and/or `node.content`."""
+        ...
+
+
+class _Hashing(io.RawIOBase):
+    """A reader that hashes (SHA-256) and counts what passes through it."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self.source = source
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.source.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.sha.update(data)
+        self.count += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.sha.update(data)
+        self.count += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def hexdigest(self) -> str:
+        return "sha256:" + self.sha.hexdigest()
+
+
+def _compression(layer: LayerBlob, magic: bytes) -> tuple[str, str | None]:
+    """The compression the bytes say, and a note when the media type claims another one."""
+    found = "gzip" if magic.startswith(GZIP_MAGIC) else "zstd" if magic == ZSTD_MAGIC else "tar"
+    mt = layer.media_type
+    claimed = "gzip" if "gzip" in mt else "zstd" if "zstd" in mt else "tar"
+    if claimed != found:
+        return found, (
+            f"layer {short(layer.digest)}: media type {mt} but the data is {found}; "
+            f"reading it as {found}"
+        )
+    return found, None
+
+
+def _decompressor(kind: str, raw: BinaryIO) -> BinaryIO:
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if kind == "zstd":
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return reader  # type: ignore[no-any-return]
+    return raw
+
+
+def normalise(name: str, what: str, layer: LayerBlob) -> list[str]:
+    """Split a tar entry name into image path components, rejecting escapes and bad names."""
+    if "\x00" in name:
+        raise LayerError(f"layer {short(layer.digest)}: {what} {name!r} contains a NUL byte")
+    parts: list[str] = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                raise LayerError(
+                    f"layer {short(layer.digest)}: {what} {name!r} escapes the image with '..'"
+                )
+            parts.pop()
+            continue
+        if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME:
+            raise LayerError(
+                f"layer {short(layer.digest)}: {what} {name!r} has a name longer than "
+                f"{MAX_NAME} bytes"
+            )
+        parts.append(part)
+    return parts
+
+
+def _mtime(member: tarfile.TarInfo) -> tuple[int, int]:
+    text = member.pax_headers.get("mtime")
+    if text is not None:
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            value = Decimal(int(member.mtime))
+        sec = int(value.to_integral_value(rounding="ROUND_FLOOR"))
+        nsec = int((value - sec) * 1_000_000_000)
+        return sec, nsec
+    return int(member.mtime), 0
+
+
+def _xattrs(member: tarfile.TarInfo) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for key, value in member.pax_headers.items():
+        if key.startswith("SCHILY.xattr."):
+            name = key[len("SCHILY.xattr.") :].encode("utf-8", "surrogateescape")
+            found[name] = value.encode("utf-8", "surrogateescape")
+    return found
+
+
+class LayerApplier:
+    """Applies tar entries of one layer to the tree with OCI semantics."""
+
+    def __init__(self, tree: Tree, layer: LayerBlob, sink: ContentSink) -> None:
+        self.tree = tree
+        self.layer = layer
+        self.sink = sink
+        self.added: set[tuple[str, ...]] = set()
+        """Paths placed by this layer: whiteouts only hide what lower layers put there."""
+        self.touched: set[tuple[str, ...]] = set()
+        """Ancestors of `added` paths."""
+        self.warnings: list[str] = []
+
+    def fail(self, name: str, why: str) -> LayerError:
+        return LayerError(f"layer {short(self.layer.digest)}: entry {name!r} {why}")
+
+    def _parent(self, parts: list[str], name: str) -> Inode:
+        """The directory that will hold `parts`, creating missing ones; never through a symlink."""
+        node = self.tree.root
+        for i, part in enumerate(parts[:-1]):
+            assert node.children is not None
+            child = node.children.get(part)
+            if child is None:
+                child = Inode(stat.S_IFDIR | 0o755)
+                node.children[part] = child
+                self.added.add(tuple(parts[: i + 1]))
+            elif child.is_symlink:
+                where = "/" + "/".join(parts[: i + 1])
+                raise self.fail(name, f"goes through the symbolic link {where!r}")
+            elif not child.is_dir:
+                where = "/" + "/".join(parts[: i + 1])
+                raise self.fail(name, f"goes through {where!r}, which is not a directory")
+            node = child
+        return node
+
+    def _mark(self, parts: list[str]) -> None:
+        key = tuple(parts)
+        self.added.add(key)
+        for i in range(1, len(parts)):
+            self.touched.add(key[:i])
+
+    def _prune_lower(self, node: Inode, prefix: tuple[str, ...]) -> None:
+        """Remove everything under `node` that this layer did not put there (opaque dir)."""
+        assert node.children is not None
+        for name, child in list(node.children.items()):
+            key = (*prefix, name)
+            if key in self.added or key in self.touched:
+                if child.is_dir:
+                    self._prune_lower(child, key)
+            else:
+                del node.children[name]
+
+    def _whiteout(self, parts: list[str], name: str) -> None:
+        parent = self.tree.get(parts[:-1])
+        if parent is None or parent.children is None:
+            return
+        base = parts[-1]
+        if base == OPAQUE:
+            self._prune_lower(parent, tuple(parts[:-1]))
+            return
+        target = base[len(WHITEOUT) :]
+        if not target or target in (".", ".."):
+            raise self.fail(name, "is a whiteout of nothing")
+        key = (*parts[:-1], target)
+        child = parent.children.get(target)
+        if child is None or key in self.added:
+            return
+        if key in self.touched:
+            self._prune_lower(child, key)
+        else:
+            del parent.children[target]
+
+    def apply(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+        name = member.name
+        parts = normalise(name, "entry", self.layer)
+        if parts and parts[-1].startswith(WHITEOUT):
+            self._whiteout(parts, name)
+            return
+        sec, nsec = _mtime(member)
+        common = {
+            "uid": member.uid,
+            "gid": member.gid,
+            "mtime": sec,
+            "nsec": nsec,
+            "xattrs": _xattrs(member),
+        }
+        perm = member.mode & 0o7777
+        if member.islnk():
+            self._hardlink(member, parts)
+            return
+        if member.isdir():
+            node = Inode(stat.S_IFDIR | perm, **common)  # type: ignore[arg-type]
+        elif member.isreg():
+            node = Inode(stat.S_IFREG | perm, size=member.size, **common)  # type: ignore[arg-type]
+        elif member.issym():
+            target = member.linkname
+            if not target or "\x00" in target:
+                raise self.fail(name, "is a symbolic link with an empty or NUL target")
+            if len(target.encode("utf-8", "surrogateescape")) > MAX_TARGET:
+                raise self.fail(name, f"is a symbolic link longer than {MAX_TARGET} bytes")
+            node = Inode(stat.S_IFLNK | 0o777, target=target, **common)  # type: ignore[arg-type]
+        elif member.ischr() or member.isblk():
+            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+            rdev = os.makedev(member.devmajor, member.devminor)
+            node = Inode(kind | perm, rdev=rdev, **common)  # type: ignore[arg-type]
+        elif member.isfifo():
+            node = Inode(stat.S_IFIFO | perm, **common)  # type: ignore[arg-type]
+        else:
+            self.warnings.append(
+                f"layer {short(self.layer.digest)}: skipped {name!r} "
+                f"(tar entry type {member.type!r} is not supported)"
+            )
+            return
+        if not parts:
+            if not node.is_dir:
+                raise self.fail(name, "replaces the image root with a non-directory")
+            self.tree.root.take_metadata(node)
+            return
+        parent = self._parent(parts, name)
+        assert parent.children is not None
+        base = parts[-1]
+        old = parent.children.get(base)
+        if node.is_dir and old is not None and old.is_dir:
+            old.take_metadata(node)
+        else:
+            parent.children[base] = node
+        self._mark(parts)
+        if node.is_reg:
+            self._content(member, tar, node, "/" + "/".join(parts))
+
+    def _content(
+        self, member: tarfile.TarInfo, tar: tarfile.TarFile, node: Inode, path: str
+    ) -> None:
+        if member.size == 0:
+            return
+        stream = tar.extractfile(member)
+        assert stream is not None
+        if member.size <= INLINE_MAX:
+            data = stream.read()
+            if len(data) != member.size:
+                raise self.fail(member.name, "is truncated")
+            node.content = data
+        else:
+            self.sink(path, stream, member.size, node)  # type: ignore[arg-type]
+
+    def _hardlink(self, member: tarfile.TarInfo, parts: list[str]) -> None:
+        name = member.name
+        target_parts = normalise(member.linkname, "hardlink target", self.layer)
+        target = self.tree.get(target_parts)
+        if target is None:
+            raise self.fail(name, f"is a hardlink to {member.linkname!r}, which does not exist")
+        if target.is_dir:
+            raise self.fail(name, f"is a hardlink to the directory {member.linkname!r}")
+        if not parts:
+            raise self.fail(name, "replaces the image root with a hardlink")
+        if parts == target_parts:
+            return
+        parent = self._parent(parts, name)
+        assert parent.children is not None
+        parent.children[parts[-1]] = target
+        self._mark(parts)
+
+
+def apply_layer(
+    tree: Tree,
+    layer: LayerBlob,
+    sink: ContentSink,
+    *,
+    done_before: int = 0,
+    total: int | None = None,
+) -> Generator[Event, None, None]:
+    """Stream one layer blob into `tree`; yields Progress (blob bytes read) and Warnings."""
+    try:
+        blob = layer.path.open("rb")
+    except OSError as exc:
+        raise LayerError(
+            f"layer {short(layer.digest)}: cannot read {layer.path}: {exc.strerror}"
+        ) from exc
+    with blob:
+        magic = blob.read(4)
+        blob.seek(0)
+        kind, note = _compression(layer, magic)
+        if note:
+            yield Warning(step=STEP, message=note)
+        raw = _Hashing(blob)  # type: ignore[arg-type]
+        applier = LayerApplier(tree, layer, sink)
+        try:
+            plain = _Hashing(_decompressor(kind, raw))  # type: ignore[arg-type]
+            reported = 0
+            with tarfile.open(
+                fileobj=plain,  # type: ignore[arg-type]
+                mode="r|",
+                encoding="utf-8",
+                errors="surrogateescape",
+            ) as tar:
+                for member in tar:
+                    applier.apply(member, tar)
+                    if raw.count - reported >= PROGRESS_EVERY:
+                        reported = raw.count
+                        yield Progress(
+                            step=STEP,
+                            done=done_before + raw.count,
+                            total=total,
+                            detail=layer.digest,
+                        )
+            plain.drain()
+            raw.drain()
+        except (
+            tarfile.TarError,
+            EOFError,
+            zlib.error,
+            gzip.BadGzipFile,
+            zstandard.ZstdError,
+            OSError,
+        ) as exc:
+            _check_blob(raw, layer)
+            raise LayerError(
+                f"layer {short(layer.digest)} is not a readable {_describe(kind)} "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        except LayerError:
+            _check_blob(raw, layer)
+            raise
+        _check_blob(raw, layer)
+        if plain.hexdigest() != layer.diff_id:
+            raise LayerError(
+                f"layer {short(layer.digest)}: uncompressed content has digest "
+                f"{short(plain.hexdigest())}, but the image config says {short(layer.diff_id)}"
+            )
+        for message in applier.warnings:
+            yield Warning(step=STEP, message=message)
+        yield Progress(step=STEP, done=done_before + raw.count, total=total, detail=layer.digest)
+
+
+def _describe(kind: str) -> str:
+    return {"gzip": "gzip-compressed tar", "zstd": "zstd-compressed tar"}.get(kind, "tar archive")
+
+
+def _check_blob(raw: _Hashing, layer: LayerBlob) -> None:
+    """Raise the digest mismatch first: a tampered blob explains any decoding error after it."""
+    try:
+        raw.drain()
+    except OSError as exc:
+        raise LayerError(f"layer {short(layer.digest)}: cannot read {layer.path}: {exc}") from exc
+    if raw.hexdigest() != layer.digest:
+        raise LayerError(
+            f"layer {short(layer.digest)}: blob {layer.path.name} has digest "
+            f"{short(raw.hexdigest())}; it is corrupt or was tampered with"
+        )
+
+
+Keep = Callable[[str], bool]
