@@ -1,0 +1,74 @@
+"""Image tests share one real registry and a few images pushed to it, for the whole session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import imagebuild as ib
+from tests.registry import Registry, registry
+
+__all__ = ["Images", "images", "registry"]
+
+
+@dataclass(frozen=True)
+class Images:
+    """Layouts on disk and the refs they were pushed as."""
+
+    tricky: ib.BuiltImage
+    tricky_ref: str
+    multi: ib.BuiltImage
+    multi_ref: str
+    arm_only_ref: str
+    artifact_ref: str
+    registry: Registry
+
+
+def _artifact(layout: Path) -> None:
+    """An OCI artifact: a manifest whose config is not an image config."""
+    import json
+
+    config_digest, config_size = ib._blob(layout, b"{}")
+    layer_digest, layer_size = ib._blob(layout, b"just some text")
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": ib.OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.example.thing.config.v1+json",
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": [{"mediaType": "text/plain", "digest": layer_digest, "size": layer_size}],
+    }
+    digest, size = ib._blob(layout, json.dumps(manifest).encode())
+    ib._index_json(layout, {"mediaType": ib.OCI_MANIFEST, "digest": digest, "size": size}, "latest")
+
+
+@pytest.fixture(scope="session")
+def images(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Images:
+    root = tmp_path_factory.mktemp("images")
+    layers = ib.tricky_layers()
+    tricky = ib.write_layout(
+        root / "tricky",
+        layers,
+        compression=ib.TRICKY_COMPRESSION,
+        labels={
+            "org.opencontainers.image.title": "Tricky",
+            "org.opencontainers.image.version": "7",
+        },
+    )
+    multi = ib.write_multiarch_layout(root / "multi", {"arm64": layers[:1], "amd64": layers[:2]})
+    ib.write_multiarch_layout(root / "arm", {"arm64": layers[:1], "s390x": layers[:1]})
+    (root / "artifact").mkdir()
+    _artifact(root / "artifact")
+    return Images(
+        tricky=tricky,
+        tricky_ref=registry.push_layout(tricky.layout, "tricky:7"),
+        multi=multi,
+        multi_ref=registry.push_layout(multi.layout, "multi:1"),
+        arm_only_ref=registry.push_layout(root / "arm", "armonly:1"),
+        artifact_ref=registry.push_layout(root / "artifact", "artifact:1"),
+        registry=registry,
+    )
