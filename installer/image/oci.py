@@ -87,7 +87,13 @@ class ImageManifest:
 
     @property
     def compressed_size(self) -> int:
+        """Bytes of all layer blobs as stored: what a fetch downloads."""
         return sum(layer.size for layer in self.layers)
+
+    @property
+    def total_size(self) -> int:
+        """Bytes the scratch layout needs: layer blobs plus config (manifest not counted)."""
+        return self.compressed_size + len(json.dumps(self.config))
 
 
 def sha256_digest(data: bytes) -> str:
