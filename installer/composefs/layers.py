@@ -15,7 +15,7 @@ import os
 import stat
 import tarfile
 import zlib
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, Protocol
 
@@ -393,9 +393,6 @@ def _check_blob(raw: _Hashing, layer: LayerBlob) -> None:
         raise LayerError(f"layer {short(layer.digest)}: cannot read {layer.path}: {exc}") from exc
     if raw.hexdigest() != layer.digest:
         raise LayerError(
-            f"layer {short(layer.digest)}: blob {layer.path.name} has digest "
-            f"{short(raw.hexdigest())}; it is corrupt or was tampered with"
+            f"layer {short(layer.digest)}: the downloaded blob has digest "
+            f"{short(raw.hexdigest())} instead; it is corrupt or was tampered with ({layer.path})"
         )
-
-
-Keep = Callable[[str], bool]
