@@ -165,8 +165,8 @@ def plan_layout(request: LayoutRequest, *, disk_size: int, sector_size: int = 51
     esp_size = _align_up(request.esp_size)
     if esp_size < min_esp:
         raise LayoutError(
-            f"ESP size {format_size(request.esp_size)} is too small: FAT32 with {sector_size}-byte "
-            f"sectors needs at least {format_size(min_esp)}"
+            f"ESP size {format_size(request.esp_size)} is too small: FAT32 with "
+            f"{sector_size}-byte sectors needs at least {format_size(min_esp)}"
         )
     swap_size = _align_up(request.swap_size)
     root_min = MIN_ROOT_SIZE
@@ -188,10 +188,10 @@ def plan_layout(request: LayoutRequest, *, disk_size: int, sector_size: int = 51
         if swap_size:
             parts.append(f"swap {format_size(swap_size)}")
         parts.append(f"root {format_size(root_min)}")
+        needed = (total + 2 * ALIGNMENT) // MiB
         raise LayoutError(
-            f"disk is too small: {format_size(disk_size)} ({disk_size} bytes), this layout needs at "
-            f"least {(total + 2 * ALIGNMENT) // MiB} MiB ({' + '.join(parts)} + 2 MiB for the partition "
-            "tables)"
+            f"disk is too small: {format_size(disk_size)} ({disk_size} bytes), this layout "
+            f"needs at least {needed} MiB ({' + '.join(parts)} + 2 MiB for the partition tables)"
         )
 
     specs: list[PartitionSpec] = []
