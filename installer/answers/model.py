@@ -232,6 +232,12 @@ def _abs_dev_path(value: str) -> str:
     return value
 
 
+def _gecos(value: str) -> str:
+    if any(c in value for c in ":\n\r"):
+        raise ValueError("must not contain ':' or line breaks (it becomes a field of /etc/passwd)")
+    return value
+
+
 def _nonempty(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
@@ -339,7 +345,7 @@ class UserAnswers(Section):
     """`[[users]]`: one account to create."""
 
     name: UserName
-    gecos: str = ""
+    gecos: Annotated[str, AfterValidator(_gecos)] = Field(default="", description="full name")
     groups: list[GroupName] = []
     admin: bool = Field(default=False, description="member of the image's sudo/wheel group")
     password_hash: PasswordHash | None = None

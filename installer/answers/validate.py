@@ -145,14 +145,14 @@ def _message(error: Mapping[str, Any], loc: Loc) -> str:
 
 
 def _validate(
-    validator: Callable[[Any], Any], raw: Any, prefix: Loc, line_of: LineOf, out: list[Problem]
+    validator: Callable[[Any], Any], raw: Any, prefix: Loc, add: Callable[[Loc, str], None]
 ) -> Any:
     try:
         return validator(raw)
     except ValidationError as exc:
         for error in exc.errors():
             loc = (*prefix, *error["loc"])
-            out.append(Problem(line_of(loc), field_name(loc), _message(error, loc)))
+            add(loc, _message(error, loc))
         return None
 
 
@@ -249,13 +249,23 @@ def _account(
 
 
 def validate_data(
-    data: Mapping[str, Any], *, source: str, base_dir: Path, line_of: LineOf
+    data: Mapping[str, Any],
+    *,
+    source: str,
+    base_dir: Path,
+    line_of: LineOf,
+    field_of: Callable[[Loc], str] = field_name,
+    extra: Sequence[Problem] = (),
 ) -> Answers:
-    """Validate a parsed document; `line_of` places a key path in the source text."""
-    problems: list[Problem] = []
+    """Validate a parsed document; `line_of` places a key path in the source text.
+
+    `field_of` names a key path for messages (kickstart names its options instead), and `extra`
+    problems found by the caller are reported together with these.
+    """
+    problems: list[Problem] = list(extra)
 
     def add(loc: Loc, message: str) -> None:
-        problems.append(Problem(line_of(loc), field_name(loc), message))
+        problems.append(Problem(line_of(loc), field_of(loc), message))
 
     if "version" not in data:
         add((), "version: missing; put `version = 1` at the top of the file")
@@ -276,7 +286,7 @@ def validate_data(
                 add((alias,), f"missing; add a [{alias}] section")
             continue
         adapter: TypeAdapter[Any] = TypeAdapter(info.annotation or Any)
-        parsed[name] = _validate(adapter.validate_python, data[alias], (alias,), line_of, problems)
+        parsed[name] = _validate(adapter.validate_python, data[alias], (alias,), add)
 
     secrets = _Secrets(base_dir)
     creds: str | None = None
