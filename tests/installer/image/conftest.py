@@ -23,6 +23,8 @@ class Images:
     multi_ref: str
     arm_only_ref: str
     artifact_ref: str
+    bootable: ib.BuiltImage
+    bootable_ref: str
     registry: Registry
 
 
@@ -63,7 +65,24 @@ def images(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Imag
     ib.write_multiarch_layout(root / "arm", {"arm64": layers[:1], "s390x": layers[:1]})
     (root / "artifact").mkdir()
     _artifact(root / "artifact")
+    boot_layer = ib.tar_layer(
+        [
+            ib.file(f"usr/lib/modules/{ib.KVER}/initramfs.img", b"\x30\x37\x30\x37" * 100),
+            ib.directory("usr/lib/modules/6.0.1-old"),
+            ib.file("usr/lib/modules/6.0.1-old/vmlinuz", b"MZ old kernel" * 10),
+            ib.directory("usr/share/initramfs-tools"),
+            ib.directory("usr/share/initramfs-tools/scripts"),
+            ib.directory("usr/share/initramfs-tools/scripts/local-bottom"),
+            ib.file(
+                "usr/share/initramfs-tools/scripts/local-bottom/obelisk-composefs", "#!/bin/sh\n"
+            ),
+            ib.directory("sysroot"),
+        ]
+    )
+    bootable = ib.write_layout(root / "bootable", [*layers, boot_layer], compression="zstd")
     return Images(
+        bootable=bootable,
+        bootable_ref=registry.push_layout(bootable.layout, "bootable:1"),
         tricky=tricky,
         tricky_ref=registry.push_layout(tricky.layout, "tricky:7"),
         multi=multi,
