@@ -56,3 +56,22 @@ def parse_conf(text: str) -> dict[str, str]:
             value = f"{result['options']} {value}".strip()
         result[key] = value
     return result
+
+
+def update_loader_conf(text: str, *, default: str, timeout: int | None) -> str:
+    """loader.conf `text` with `default` (and `timeout` unless None) set, other lines kept.
+
+    Someone may have added `console-mode` or `editor no` by hand; a rollback must not drop them.
+    """
+    fresh = render_loader_conf(default=default, timeout=timeout or 0).splitlines()
+    wanted = {"default": fresh[0]} | ({"timeout": fresh[1]} if timeout is not None else {})
+    lines: list[str] = []
+    for raw in text.splitlines():
+        words = raw.split(None, 1)
+        key = words[0] if words else ""
+        if key in wanted:
+            lines.append(wanted.pop(key))
+        elif key != "default" and not (key == "timeout" and timeout is not None):
+            lines.append(raw)  # duplicates of the keys we set are dropped
+    lines.extend(wanted.values())
+    return "\n".join(lines) + "\n"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from installer.boot.entries import parse_conf, render_entry, render_loader_conf
+from installer.boot.entries import (
+    parse_conf,
+    render_entry,
+    render_loader_conf,
+    update_loader_conf,
+)
 
 
 def test_entry_has_every_key_in_order() -> None:
@@ -59,3 +64,15 @@ def test_parse_handles_comments_tabs_and_repeated_options() -> None:
         "linux": "/k",
         "emptykey": "",
     }
+
+
+def test_update_loader_conf_keeps_hand_edits() -> None:
+    old = "# mine\ntimeout 3\ndefault old.conf\nconsole-mode max\ndefault dup.conf\neditor no\n"
+    assert update_loader_conf(old, default="new.conf", timeout=None) == (
+        "# mine\ntimeout 3\ndefault new.conf\nconsole-mode max\neditor no\n"
+    )
+    assert update_loader_conf(old, default="new.conf", timeout=0) == (
+        "# mine\ntimeout 0\ndefault new.conf\nconsole-mode max\neditor no\n"
+    )
+    assert update_loader_conf("", default="a.conf", timeout=5) == "default a.conf\ntimeout 5\n"
+    assert update_loader_conf("", default="a.conf", timeout=None) == "default a.conf\n"

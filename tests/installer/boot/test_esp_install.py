@@ -1,0 +1,304 @@
+"""install_bootloader on a real FAT32 ESP inside a sparse disk-image file, checked with mtools.
+
+The ESP starts 1 MiB into the file (mtools `@@offset`), as partition 1 of a real install does.
+Results are read back with `mdir`/`mcopy` directly rather than `storage.fat`, so the check does
+not share code with what it checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from installer.boot.bootloader import (
+    BootEntry,
+    boot_file_wanted,
+    default_entry,
+    install_bootloader,
+    list_entries,
+    set_default,
+)
+from installer.errors import UserError
+from installer.events import Event, Progress, Warning
+from installer.treeview import DirectoryView
+from storage import runner
+from storage.fat import FatImage
+
+HOST_SD_BOOT = Path("/usr/lib/systemd/boot/efi/systemd-bootx64.efi")
+MIB = 1 << 20
+ID_A = "a" * 64
+ID_B = "b" * 64
+UUID = "0b7e3c1e-1f1e-4d6b-9d7a-5a1c2c3d4e5f"
+ENV = {"MTOOLS_SKIP_CHECK": "1"}
+
+pytestmark = pytest.mark.system
+
+T = TypeVar("T")
+
+
+def drive(gen: Generator[Event, None, T]) -> tuple[list[Event], T]:
+    events: list[Event] = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            return events, stop.value
+
+
+@pytest.fixture
+def esp(tmp_path: Path) -> FatImage:
+    disk = tmp_path / "disk.img"
+    with disk.open("wb") as f:
+        f.truncate(100 * MIB)
+    runner.run(
+        ["mkfs.vfat", "-F", "32", "-n", "EFI-SYSTEM", "--offset", "2048", str(disk), str(99 * 1024)]
+    )
+    return FatImage(str(disk), offset=MIB)
+
+
+def files_on(esp: FatImage) -> set[str]:
+    result = runner.run(["mdir", "-i", esp.spec, "-/", "-b", "::/"], env=ENV, check=False)
+    if result.returncode != 0:
+        # mdir's way of saying an empty root directory has no entries.
+        assert 'File "::/" not found' in result.stderr, result.stderr
+        return set()
+    return {line.removeprefix("::") for line in result.stdout.splitlines() if line[-1:] != "/"}
+
+
+def fetch(esp: FatImage, path: str, tmp_path: Path) -> bytes:
+    local = tmp_path / "fetched"
+    runner.run(["mcopy", "-o", "-i", esp.spec, f"::{path}", str(local)], env=ENV)
+    data = local.read_bytes()
+    local.unlink()
+    return data
+
+
+def text_of(esp: FatImage, path: str) -> str:
+    return runner.output(["mtype", "-i", esp.spec, f"::{path}"], env=ENV)
+
+
+def write(root: Path, path: str, data: bytes | str) -> None:
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        target.write_text(data)
+    else:
+        target.write_bytes(data)
+
+
+def image(root: Path, *kernels: str, pretty: str = "Demo OS 1") -> DirectoryView:
+    """A Debian-style image tree with fake kernels whose content names them."""
+    write(root, "/usr/lib/os-release", f'PRETTY_NAME="{pretty}"\nVERSION_ID=1\nID=demo\n')
+    (root / "etc").mkdir(exist_ok=True)
+    (root / "etc/os-release").symlink_to("../usr/lib/os-release")
+    write(root, "/usr/lib/bootc/kargs.d/10-console.toml", 'kargs = ["console=ttyS0"]\n')
+    write(
+        root,
+        "/usr/lib/bootc/kargs.d/20-arm.toml",
+        'kargs = ["arm-only"]\nmatch-architectures = ["aarch64"]\n',
+    )
+    for version in kernels:
+        # Several MiB, so copies really stream rather than fit one buffer.
+        write(root, f"/boot/vmlinuz-{version}", f"kernel {version}\n".encode() * 300_000)
+        write(root, f"/boot/initrd.img-{version}", f"initrd {version}\n".encode() * 100_000)
+    return DirectoryView(root)
+
+
+def install(
+    esp: FatImage,
+    tree: DirectoryView,
+    image_id: str,
+    *,
+    arch: str = "x86_64",
+    make_default: bool = True,
+    host_root: Path = Path("/"),
+) -> tuple[list[Event], BootEntry]:
+    return drive(
+        install_bootloader(
+            esp,
+            tree,
+            image_id=image_id,
+            root_uuid=UUID,
+            timeout=5,
+            extra_kargs=("quiet",),
+            arch=arch,
+            make_default=make_default,
+            host_root=host_root,
+        )
+    )
+
+
+@pytest.mark.skipif(not HOST_SD_BOOT.is_file(), reason="host has no systemd-boot-efi")
+def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -> None:
+    tree_a = image(tmp_path / "a", "6.12.1-amd64")
+    events, entry = install(esp, tree_a, ID_A)
+
+    assert not [e for e in events if isinstance(e, Warning)]
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert [p.done for p in progress] == list(range(1, 7))
+    assert all(p.total == 6 and p.step == "bootloader" for p in progress)
+    assert entry == BootEntry(
+        id=ID_A,
+        path=f"loader/entries/obelisk-{ID_A}.conf",
+        title="Demo OS 1",
+        version="1",
+        options=(f"root=UUID={UUID}", "rw", f"composefs={ID_A}", "console=ttyS0", "quiet"),
+        kernel_version="6.12.1-amd64",
+    )
+    assert files_on(esp) == {
+        "/EFI/BOOT/BOOTX64.EFI",
+        "/EFI/systemd/systemd-bootx64.efi",
+        "/loader/loader.conf",
+        f"/loader/entries/obelisk-{ID_A}.conf",
+        f"/obelisk/{ID_A}/vmlinuz",
+        f"/obelisk/{ID_A}/initrd",
+    }
+    host_sd_boot = HOST_SD_BOOT.read_bytes()
+    assert fetch(esp, "/EFI/BOOT/BOOTX64.EFI", tmp_path) == host_sd_boot
+    assert fetch(esp, "/EFI/systemd/systemd-bootx64.efi", tmp_path) == host_sd_boot
+    assert (
+        fetch(esp, f"/obelisk/{ID_A}/vmlinuz", tmp_path)
+        == (tmp_path / "a/boot/vmlinuz-6.12.1-amd64").read_bytes()
+    )
+    assert (
+        fetch(esp, f"/obelisk/{ID_A}/initrd", tmp_path)
+        == (tmp_path / "a/boot/initrd.img-6.12.1-amd64").read_bytes()
+    )
+    entry_text = text_of(esp, f"/loader/entries/obelisk-{ID_A}.conf")
+    assert entry_text.splitlines()[1:] == [
+        "title Demo OS 1",
+        "version 1",
+        f"linux /obelisk/{ID_A}/vmlinuz",
+        f"initrd /obelisk/{ID_A}/initrd",
+        f"options root=UUID={UUID} rw composefs={ID_A} console=ttyS0 quiet",
+        "sort-key obelisk",
+    ]
+    assert text_of(esp, "/loader/loader.conf") == f"default obelisk-{ID_A}.conf\ntimeout 5\n"
+
+    # A hand edit to loader.conf must survive later installs and rollbacks.
+    conf = tmp_path / "loader.conf"
+    conf.write_text(text_of(esp, "/loader/loader.conf") + "console-mode max\n")
+    runner.run(["mcopy", "-o", "-i", esp.spec, str(conf), "::/loader/loader.conf"], env=ENV)
+
+    # An upgrade: another image with two kernels becomes the default; the first entry stays.
+    tree_b = image(tmp_path / "b", "6.12.9-amd64", "6.12.10-amd64", pretty="Demo OS 2")
+    events, entry_b = install(esp, tree_b, ID_B)
+    warnings = [e.message for e in events if isinstance(e, Warning)]
+    assert len(warnings) == 1
+    assert "6.12.10-amd64" in warnings[0] and "/boot/vmlinuz-6.12.9-amd64" in warnings[0]
+    assert entry_b.kernel_version == "6.12.10-amd64"
+    assert fetch(esp, f"/obelisk/{ID_B}/vmlinuz", tmp_path).startswith(b"kernel 6.12.10-amd64\n")
+    assert fetch(esp, f"/obelisk/{ID_A}/vmlinuz", tmp_path).startswith(b"kernel 6.12.1-amd64\n")
+    assert text_of(esp, "/loader/loader.conf") == (
+        f"default obelisk-{ID_B}.conf\ntimeout 5\nconsole-mode max\n"
+    )
+    assert [e.id for e in list_entries(esp)] == [ID_A, ID_B]
+    assert list_entries(esp) == (entry, entry_b)
+    assert default_entry(esp) == ID_B
+    assert not [f for f in files_on(esp) if f.endswith(".tmp")]
+
+    # Rollback: back to the first deployment, with a new timeout; then keep the timeout.
+    set_default(esp, ID_A, timeout=0)
+    assert text_of(esp, "/loader/loader.conf") == (
+        f"default obelisk-{ID_A}.conf\ntimeout 0\nconsole-mode max\n"
+    )
+    set_default(esp, ID_B)
+    assert text_of(esp, "/loader/loader.conf") == (
+        f"default obelisk-{ID_B}.conf\ntimeout 0\nconsole-mode max\n"
+    )
+    with pytest.raises(UserError, match="no boot entry 'nope'"):
+        set_default(esp, "nope")
+
+
+def test_systemd_boot_from_the_image_wins_and_not_default_keeps_loader_conf(
+    esp: FatImage, tmp_path: Path
+) -> None:
+    tree = image(tmp_path / "img", "6.1.0-13-amd64")
+    write(tmp_path / "img", "/usr/lib/systemd/boot/efi/systemd-bootx64.efi", b"image sd-boot")
+    install(esp, tree, ID_A, host_root=tmp_path / "empty-host")
+    assert fetch(esp, "/EFI/BOOT/BOOTX64.EFI", tmp_path) == b"image sd-boot"
+
+    _, entry = install(esp, tree, ID_B, make_default=False, host_root=tmp_path / "empty-host")
+    assert default_entry(esp) == ID_A
+    assert entry in list_entries(esp)
+
+
+def test_aarch64_uses_its_own_binaries_and_kargs(esp: FatImage, tmp_path: Path) -> None:
+    tree = image(tmp_path / "img", "6.1.0-13-arm64")
+    write(tmp_path / "img", "/usr/lib/systemd/boot/efi/systemd-bootaa64.efi", b"arm sd-boot")
+    _, entry = install(esp, tree, ID_A, arch="arm64", host_root=tmp_path / "empty-host")
+    assert "arm-only" in entry.options and "console=ttyS0" in entry.options
+    assert {"/EFI/BOOT/BOOTAA64.EFI", "/EFI/systemd/systemd-bootaa64.efi"} <= files_on(esp)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no-sd-boot", "install the package systemd-boot-efi"),
+        ("no-kernel", "image has no kernel"),
+        ("no-initrd", "image has no initramfs for kernel 6.1.0"),
+        ("bad-kargs", r"kargs\.d/30-bad\.toml: not valid TOML"),
+        ("bad-extra", "check bootloader.kargs"),
+        ("bad-arch", "architecture 's390x' has no UEFI systemd-boot"),
+    ],
+)
+def test_user_errors_leave_the_esp_untouched(
+    esp: FatImage, tmp_path: Path, case: str, message: str
+) -> None:
+    root = tmp_path / "img"
+    tree = image(root, "6.1.0")
+    host = Path("/")
+    extra: tuple[str, ...] = ()
+    arch = "x86_64"
+    if case == "no-sd-boot":
+        host = tmp_path / "empty-host"
+    elif case == "no-kernel":
+        (root / "boot/vmlinuz-6.1.0").unlink()
+    elif case == "no-initrd":
+        (root / "boot/initrd.img-6.1.0").unlink()
+    elif case == "bad-kargs":
+        write(root, "/usr/lib/bootc/kargs.d/30-bad.toml", "kargs = [")
+    elif case == "bad-extra":
+        extra = ("a\nb",)
+    elif case == "bad-arch":
+        arch = "s390x"
+    with pytest.raises(UserError, match=message):
+        drive(
+            install_bootloader(
+                esp,
+                tree,
+                image_id=ID_A,
+                root_uuid=UUID,
+                timeout=1,
+                extra_kargs=extra,
+                arch=arch,
+                host_root=host,
+            )
+        )
+    assert files_on(esp) == set()
+
+
+def test_boot_file_wanted() -> None:
+    wanted = [
+        "/etc/os-release",
+        "/usr/lib/os-release",
+        "/usr/lib/bootc/kargs.d/10-x.toml",
+        "/usr/lib/modules/6.1.0/vmlinuz",
+        "/usr/lib/modules/6.1.0/initramfs.img",
+        "/lib/modules/6.1.0/vmlinuz",
+        "/boot/vmlinuz-6.1.0",
+        "/boot/initrd.img-6.1.0",
+        "/boot/initramfs-6.1.0.img",
+        "/usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+    ]
+    unwanted = [
+        "/usr/lib/modules/6.1.0/kernel/fs/erofs/erofs.ko",
+        "/usr/bin/bash",
+        "/boot/config-6.1.0",
+        "/etc/hostname",
+    ]
+    assert all(boot_file_wanted(p) for p in wanted)
+    assert not any(boot_file_wanted(p) for p in unwanted)
