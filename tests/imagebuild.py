@@ -1,6 +1,6 @@
 """Write OCI image layouts from layer tar bytes, for tests: single images and multi-arch indexes.
 
-Layers are plain tar bytes (from `tar_layer` here or `tests/layerbuild.py`); each image gets a
+Layers are plain tar bytes (`tar_layer` here wraps `tests/layerbuild.py`); each image gets a
 config with `rootfs.diff_ids`, `architecture`, `os` and labels, and index.json names it.
 """
 
@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import random
-import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zstandard
+
+from tests import layerbuild as lb
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -27,84 +27,31 @@ LAYER_TYPES = {
     "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
     "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
 }
-MTIME = 1_700_000_000
 
 
-# ---------------------------------------------------------------- tar layers
+# ---------------------------------------------------------------- tar layers (via layerbuild)
+
+Entry = lb.Entry
+symlink = lb.symlink
+hardlink = lb.hardlink
+whiteout = lb.whiteout
+opaque = lb.opaque
+fifo = lb.fifo
+char = lb.char
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One tar member: `kind` is file, dir, symlink, hardlink, fifo or chardev."""
-
-    path: str
-    kind: str = "file"
-    data: bytes = b""
-    target: str = ""
-    mode: int = 0o644
-    uid: int = 0
-    gid: int = 0
-    xattrs: Mapping[str, str] | None = None
+def file(path: str, data: bytes | str, mode: int = 0o644, **kw: Any) -> lb.Entry:
+    """A regular file; `data` may be text."""
+    return lb.file(path, data.encode() if isinstance(data, str) else data, mode=mode, **kw)
 
 
-def file(path: str, data: bytes | str, mode: int = 0o644, **kw: Any) -> Entry:
-    return Entry(path, "file", data.encode() if isinstance(data, str) else data, mode=mode, **kw)
+def directory(path: str, mode: int = 0o755, **kw: Any) -> lb.Entry:
+    return lb.directory(path, mode=mode, **kw)
 
 
-def directory(path: str, mode: int = 0o755, **kw: Any) -> Entry:
-    return Entry(path, "dir", mode=mode, **kw)
-
-
-def symlink(path: str, target: str) -> Entry:
-    return Entry(path, "symlink", target=target, mode=0o777)
-
-
-def hardlink(path: str, target: str) -> Entry:
-    return Entry(path, "hardlink", target=target)
-
-
-def whiteout(path: str) -> Entry:
-    head, _, name = path.rpartition("/")
-    return Entry(f"{head}/.wh.{name}" if head else f".wh.{name}", "file")
-
-
-def opaque(dir_path: str) -> Entry:
-    return Entry(f"{dir_path.rstrip('/')}/.wh..wh..opq", "file")
-
-
-def fifo(path: str) -> Entry:
-    return Entry(path, "fifo")
-
-
-_TYPES = {
-    "file": tarfile.REGTYPE,
-    "dir": tarfile.DIRTYPE,
-    "symlink": tarfile.SYMTYPE,
-    "hardlink": tarfile.LNKTYPE,
-    "fifo": tarfile.FIFOTYPE,
-    "chardev": tarfile.CHRTYPE,
-}
-
-
-def tar_layer(entries: Sequence[Entry]) -> bytes:
+def tar_layer(entries: Sequence[lb.Entry]) -> bytes:
     """Tar bytes (PAX, deterministic mtimes) for `entries`, in the order given."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for e in entries:
-            info = tarfile.TarInfo(e.path.lstrip("/"))
-            info.type = _TYPES[e.kind]
-            info.mode = e.mode
-            info.uid, info.gid = e.uid, e.gid
-            info.mtime = MTIME
-            info.linkname = e.target.lstrip("/") if e.kind == "hardlink" else e.target
-            if e.xattrs:
-                info.pax_headers = {f"SCHILY.xattr.{k}": v for k, v in e.xattrs.items()}
-            if e.kind == "file":
-                info.size = len(e.data)
-                tar.addfile(info, io.BytesIO(e.data))
-            else:
-                tar.addfile(info)
-    return buf.getvalue()
+    return lb.tar_bytes(entries)
 
 
 # ---------------------------------------------------------------- OCI layouts
@@ -278,7 +225,7 @@ def tricky_layers(big: int = 3 << 20) -> list[bytes]:
         file("usr/share/empty", b""),
         directory("opt", mode=0o700, uid=1000, gid=1000),
         file("opt/owned", "mine\n" * 20, uid=1000, gid=1000, mode=0o600),
-        file("opt/xattr", "has an xattr\n" * 10, xattrs={"user.obelisk": "yes"}),
+        file("opt/xattr", "has an xattr\n" * 10, xattrs={"user.obelisk": b"yes"}),
         directory("var"),
         directory("var/lib"),
         file("var/lib/doomed", "to be whited out\n" * 10),
@@ -291,6 +238,8 @@ def tricky_layers(big: int = 3 << 20) -> list[bytes]:
         directory("srv/becomes-link"),
         file("srv/becomes-link/inside", "gone\n" * 20),
         fifo("srv/fifo"),
+        directory("dev"),
+        char("dev/null", 1, 3, mode=0o666),
     ]
     upper = [
         whiteout("var/lib/doomed"),

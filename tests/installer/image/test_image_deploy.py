@@ -194,9 +194,10 @@ def test_reference_extraction_applies_whiteouts_and_metadata(
     )
     assert reference["srv/fifo"][0].startswith("p")
     assert reference["usr/bin/setuid"][0] == "-rwsr-xr-x"
+    assert reference["dev/null"][0] == "crw-rw-rw-"
     assert reference["opt/owned"][1:3] == (1000, 1000)
     assert reference["etc/shadow"][2] == 42
     assert reference["opt/xattr"][5] == (("user.obelisk", b"yes"),)
     assert reference["usr/share/replaced-link"][4] == reference["usr/share/replaced.txt"][4]
     assert not any(name.rsplit("/", 1)[-1].startswith(".wh.") for name in reference)
-    assert len(reference) == 34
+    assert len(reference) == 36
