@@ -134,6 +134,8 @@ def describe(root: Path) -> dict[str, tuple[Any, ...]]:
                 what: Any = os.readlink(path)
             elif stat.S_ISREG(st.st_mode):
                 what = hashlib.sha256(path.read_bytes()).hexdigest()
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                what = (os.major(st.st_rdev), os.minor(st.st_rdev))
             else:
                 what = None
             xattrs: tuple[tuple[str, bytes], ...] = ()

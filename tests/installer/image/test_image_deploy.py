@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +18,7 @@ from installer.cli import main
 from storage import loop, runner
 from storage.mount import mounted, unmount
 from tests.conftest import requires_root
+from tests.imagebuild import directory, file, tar_layer, write_layout
 from tests.installer.image.conftest import Images
 from tests.installer.image.reference import describe, extract_layout
 
@@ -194,10 +199,42 @@ def test_reference_extraction_applies_whiteouts_and_metadata(
     )
     assert reference["srv/fifo"][0].startswith("p")
     assert reference["usr/bin/setuid"][0] == "-rwsr-xr-x"
-    assert reference["dev/null"][0] == "crw-rw-rw-"
+    assert reference["dev/null"][0] == "crw-rw-rw-" and reference["dev/null"][4] == (1, 3)
     assert reference["opt/owned"][1:3] == (1000, 1000)
     assert reference["etc/shadow"][2] == 42
     assert reference["opt/xattr"][5] == (("user.obelisk", b"yes"),)
     assert reference["usr/share/replaced-link"][4] == reference["usr/share/replaced.txt"][4]
     assert not any(name.rsplit("/", 1)[-1].startswith(".wh.") for name in reference)
     assert len(reference) == 36
+
+
+@pytest.mark.parametrize("step", ["fetch", "deploy"])
+def test_sigterm_during_deploy_cleans_up(tmp_path: Path, step: str) -> None:
+    """SIGTERM while skopeo copies (or while layers are applied): exit 130, no scratch, no child."""
+    big = random.Random(3).randbytes(96 << 20)
+    layer = tar_layer([directory("usr"), file("usr/big", big)])
+    built = write_layout(tmp_path / "big", [layer], compression="none")
+    root = tmp_path / "root"
+    root.mkdir()
+    argv = [sys.executable, "-m", "installer", "deploy", "--progress", "json", "--root", str(root)]
+    proc = subprocess.Popen(
+        [*argv, f"oci:{built.layout}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            record = json.loads(line)
+            if record["event"] == "StepStarted" and record["step"] == step:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "interrupted; cleaned up" in err
+    assert not [p for p in os.listdir(root) if p.startswith(".obelisk-scratch-")]
+    assert not (root / "composefs" / "images").exists() or not os.listdir(
+        root / "composefs" / "images"
+    )
