@@ -26,6 +26,8 @@ from installer.events import Event, Progress, Warning
 from installer.treeview import DirectoryView
 from storage import runner
 from storage.fat import FatImage
+from storage.loop import attach, create_sparse
+from tests.conftest import requires_root
 
 HOST_SD_BOOT = Path("/usr/lib/systemd/boot/efi/systemd-bootx64.efi")
 MIB = 1 << 20
@@ -302,3 +304,23 @@ def test_boot_file_wanted() -> None:
     ]
     assert all(boot_file_wanted(p) for p in wanted)
     assert not any(boot_file_wanted(p) for p in unwanted)
+
+
+@requires_root
+def test_no_firmware_entry_for_image_files_or_loop_devices(tmp_path: Path) -> None:
+    """On a UEFI host, NVRAM is for the machine's own disks: never for a disk image we build."""
+    host = tmp_path / "host"
+    (host / "sys/firmware/efi/efivars").mkdir(parents=True)
+    (host / "usr/lib/systemd/boot/efi").mkdir(parents=True)
+    (host / "usr/lib/systemd/boot/efi/systemd-bootx64.efi").write_bytes(b"sd-boot")
+    fs = tmp_path / "esp.img"
+    create_sparse(fs, 64 * MIB)
+    runner.run(["mkfs.vfat", "-F", "32", str(fs)])
+    tree = image(tmp_path / "img", "6.1.0")
+    # efibootmgr is not called: were it called, missing or failing, a Warning would say so.
+    events, _ = install(esp=FatImage(str(fs)), tree=tree, image_id=ID_A, host_root=host)
+    assert not [e for e in events if isinstance(e, Warning)]
+    with attach(fs) as device:
+        events, _ = install(esp=FatImage(device), tree=tree, image_id=ID_B, host_root=host)
+        assert not [e for e in events if isinstance(e, Warning)]
+        assert [e.id for e in list_entries(FatImage(device))] == [ID_A, ID_B]
