@@ -81,7 +81,7 @@ def deploy_layers(
     image_id = _build_image(repo, tree)
     if repo.verity_note and not warned:
         yield Warning(step=STEP, message=repo.verity_note)
-    for message in _write_state(root, image_id, tree, origin):
+    for message in _write_state(repo, image_id, tree, origin):
         yield Warning(step=STEP, message=message)
     try:
         (root / "boot").mkdir(exist_ok=True)
@@ -139,13 +139,15 @@ def _build_image(repo: Repository, tree: Tree) -> str:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _write_state(root: Path, image_id: str, tree: Tree, origin: Mapping[str, object]) -> list[str]:
+def _write_state(
+    repo: Repository, image_id: str, tree: Tree, origin: Mapping[str, object]
+) -> list[str]:
     """Create `state/deploy/<id>` (and seed `state/os/default/var` once), then link the image.
 
     Everything is built under temp names and renamed into place; on failure whatever this call
     created is removed again, so no half state is left.
     """
-    repo = Repository(root)
+    root = repo.root
     warnings: list[str] = []
     deploy_root = root / "state" / "deploy"
     final = deploy_root / image_id
@@ -176,6 +178,7 @@ def _write_state(root: Path, image_id: str, tree: Tree, origin: Mapping[str, obj
             os.rename(tmp, final)
             temps.remove(tmp)
             created.append(final)
+        repo.sync()
         repo.link_image(image_id)
     except BaseException as exc:
         for path in reversed(created):

@@ -342,7 +342,10 @@ def apply_layer(
                 encoding="utf-8",
                 errors="surrogateescape",
             ) as tar:
-                for member in tar:
+                while (member := tar.next()) is not None:
+                    # tarfile keeps every member it has read; drop them so that memory does
+                    # not grow with the number of files in the layer.
+                    tar.members.clear()  # type: ignore[attr-defined]
                     applier.apply(member, tar)
                     if raw.count - reported >= PROGRESS_EVERY:
                         reported = raw.count

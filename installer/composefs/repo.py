@@ -8,7 +8,9 @@ symlink to the EROFS image's object.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import BinaryIO
 from installer.composefs.errors import DeployError
 from installer.composefs.fsverity import FsVerityHasher, enable_verity, fsverity_digest_file
 from installer.composefs.tree import object_path
+
+log = logging.getLogger(__name__)
 
 META = {"version": 1, "algorithm": "fsverity-sha256-12"}
 CHUNK = 1 << 20
@@ -110,9 +114,15 @@ class Repository:
         try:
             # link, not rename: it never replaces an object that is already there.
             os.link(tmp, final)
+            added = True
         except FileExistsError:
-            pass
-        else:
+            added = final.stat().st_size != size
+            if added:
+                # Same name, other size: a torn write from a crash. Content addressing makes
+                # the new bytes the right ones.
+                log.warning("replacing damaged object %s", final)
+                os.replace(tmp, final)
+        if added:
             self.objects_added += 1
             self.bytes_written += size
         if self.verity:
@@ -132,6 +142,16 @@ class Repository:
                 f"fs-verity is off for the object store ({reason}); "
                 "file contents are still addressed by digest, but the kernel will not verify them"
             )
+
+    def sync(self) -> None:
+        """Flush the filesystem: a published image must never point at objects still in RAM."""
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            if _libc.syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise DeployError(f"cannot flush {self.root} to disk: {os.strerror(err)}")
+        finally:
+            os.close(fd)
 
     def link_image(self, image_id: str) -> None:
         """Publish the image: `images/<id>` -> `../objects/XX/<rest>` (this commits a deploy)."""
@@ -155,6 +175,9 @@ class Repository:
         if not self.images.is_dir():
             return []
         return sorted(p.name for p in self.images.iterdir() if not p.name.startswith("."))
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
