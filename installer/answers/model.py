@@ -47,7 +47,6 @@ class Section(BaseModel):
         extra="forbid",
         strict=True,
         alias_generator=_kebab,
-        populate_by_name=True,
         validate_default=False,
     )
 

@@ -130,18 +130,23 @@ def _describe(value: Any) -> str:
 
 
 def _message(error: Mapping[str, Any], loc: Loc) -> str:
-    kind = error["type"]
+    kind, value = error["type"], error.get("input")
     if kind == "extra_forbidden":
         return _unknown_key(loc)
     if kind == "missing":
         return "missing (required)"
+    if kind == "list_type" and tuple(loc) == ("users",) and isinstance(value, dict):
+        return "must be an array of tables: write [[users]] (one per user), not [users]"
     if kind in _TYPES:
-        return f"{_TYPES[kind]} (got {_describe(error.get('input'))})"
+        return f"{_TYPES[kind]} (got {_describe(value)})"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        ctx = error.get("ctx", {})
+        word, bound = ("least", ctx.get("ge")) if "ge" in ctx else ("most", ctx.get("le"))
+        return f"must be at {word} {bound} (got {value!r})"
     if kind == "literal_error":
         expected = error.get("ctx", {}).get("expected", "")
-        return f"must be one of {expected} (got {error.get('input')!r})"
-    msg = str(error["msg"])
-    return msg.removeprefix("Value error, ")
+        return f"must be one of {expected} (got {value!r})"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 def _validate(
@@ -197,7 +202,8 @@ class _Secrets:
             return path.read_text(encoding="utf-8"), None
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            return None, f"cannot read {path}: {reason}"
+            # Named as written: relative to the answer file, which the message already names.
+            return None, f"cannot read {name}: {reason}"
 
     def password(self, name: str) -> tuple[str | None, str | None]:
         text, err = self.read(name)

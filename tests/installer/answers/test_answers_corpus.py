@@ -1,0 +1,92 @@
+"""The answer-file corpus: every good file is valid, every bad one fails with exactly the lines
+its `# expect:` comments name, through the real `obelisk validate` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from installer.answers import load_answers
+from installer.cli import main
+from installer.errors import UserError
+
+DATA = Path(__file__).parents[2] / "data" / "answers"
+GOOD = sorted((DATA / "good").glob("*.toml"))
+BAD = sorted((DATA / "bad").glob("*.toml"))
+EXAMPLE = Path(__file__).parents[3] / "installer" / "data" / "answers" / "example.toml"
+
+
+def expected(path: Path) -> list[str]:
+    prefix = "# expect: "
+    return [
+        f"{path}:{line[len(prefix) :]}"
+        for line in path.read_text().splitlines()
+        if line.startswith(prefix)
+    ]
+
+
+def test_the_corpus_is_big_enough() -> None:
+    assert len(GOOD) >= 5
+    assert len(BAD) >= 30
+    assert all(expected(p) for p in BAD), "every bad file names what it expects"
+
+
+@pytest.mark.parametrize("path", [*GOOD, EXAMPLE], ids=lambda p: p.name)
+def test_good_files_are_valid(path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: valid\n"
+
+
+@pytest.mark.parametrize("path", BAD, ids=lambda p: p.stem)
+def test_bad_files_report_exactly_their_problems(
+    path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    want = expected(path)
+    n = len(want)
+    assert err[0] == f"{path}: {n} problem{'s' if n != 1 else ''}"
+    assert err[1:] == want
+
+
+@pytest.mark.parametrize("path", BAD[:5], ids=lambda p: p.stem)
+def test_the_library_raises_one_user_error(path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        load_answers(path)
+    assert str(info.value).splitlines()[1:] == expected(path)
+
+
+def test_problems_come_in_line_order(tmp_path: Path) -> None:
+    f = tmp_path / "a.toml"
+    f.write_text(
+        'version = 1\n[image]\nref = "docker://r.example/os:1"\nbogus = 1\n'
+        '[target]\nfile = "x.img"\nsize = "1 parsec"\n[system]\nhostname = "_"\n'
+    )
+    with pytest.raises(UserError) as info:
+        load_answers(f)
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"{f}: 3 problems"
+    assert [ln.split(":")[1] for ln in lines[1:]] == ["4", "7", "9"]
+
+
+def test_a_missing_file_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path / "nope.toml")]) == 2
+    assert "cannot read the answer file: No such file or directory" in capsys.readouterr().err
+
+
+def test_non_utf8_names_its_line(tmp_path: Path) -> None:
+    f = tmp_path / "latin1.toml"
+    f.write_bytes(b"version = 1\n# caf\xe9\n")
+    with pytest.raises(UserError, match=r"latin1.toml:2: not UTF-8 text"):
+        load_answers(f)
+
+
+def test_secrets_are_read_from_files_relative_to_the_answer_file() -> None:
+    answers = load_answers(DATA / "good" / "full.toml")
+    root_hash = (DATA / "secrets" / "root.hash").read_text().strip()
+    assert answers.root.password_hash == root_hash
+    alice = answers.users[0]
+    assert [k.split()[0] for k in alice.ssh_keys] == ["ssh-ed25519", "ssh-rsa"]
+    assert answers.creds == "robot:s3cret"
+    assert answers.image.ref == "docker://registry.example.com/os/fedora-bootc:42"
