@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from storage.errors import StorageError
 
@@ -42,7 +43,12 @@ def parse_size(text: str | int) -> int:
         raise SizeError(
             f"unknown unit {unit!r} in {text!r} (use B, KiB, MiB, GiB, TiB, KB, MB, GB, TB)"
         )
-    value = int(float(number) * factor) if "." in number else int(number) * factor
+    # Exact arithmetic: float would turn 1.1 TiB into a few bytes off. Fractions of a byte are
+    # dropped, except in a plain byte count, where a fraction is surely a typo.
+    exact = Fraction(number) * factor
+    if factor == 1 and exact.denominator != 1:
+        raise SizeError(f"not a whole number of bytes: {text!r}")
+    value = int(exact)
     if value > MAX_SIZE:
         raise SizeError(f"size too large: {text!r}")
     return value
@@ -50,8 +56,15 @@ def parse_size(text: str | int) -> int:
 
 def format_size(size: int) -> str:
     """Human size with a binary unit, e.g. `1.5 GiB`, `512 MiB`, `4096 B`."""
-    for unit, factor in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+    if size < 0:
+        return "-" + format_size(-size)
+    units = (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB))
+    for index, (unit, factor) in enumerate(units):
         if size >= factor:
-            value = size / factor
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+            if size % factor == 0:
+                return f"{size // factor} {unit}"
+            shown = f"{size / factor:.1f}"
+            if shown == "1024.0" and index > 0:  # 1023.96 MiB reads better as 1.0 GiB
+                return f"1.0 {units[index - 1][0]}"
+            return f"{shown} {unit}"
     return f"{size} B"
