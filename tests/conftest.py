@@ -60,7 +60,16 @@ def _private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     old_env, old_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"] = str(work)
     tempfile.tempdir = str(work)
+    # storage.safety then refuses any target but loop devices/files under this run's tree.
+    guard = {"OBELISK_TEST_ONLY_LOOP": "1", "OBELISK_TEST_ROOT": str(base)}
+    old_guard = {key: os.environ.get(key) for key in guard}
+    os.environ.update(guard)
     yield base
+    for key, value in old_guard.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     tempfile.tempdir = old_tempdir
     if old_env is None:
         os.environ.pop("TMPDIR", None)
