@@ -255,6 +255,11 @@ def _decode(text: str) -> str:
     return raw.decode(errors="replace")
 
 
+def _unsafe(text: str) -> str:
+    """Best guess at a udev "safe" string's original: ATA ids turn spaces into `_`, NVMe's don't."""
+    return text if " " in text else text.replace("_", " ")
+
+
 def _int(text: str | None, default: int = 0) -> int:
     try:
         return int(text) if text else default
@@ -418,8 +423,8 @@ class _Machine:
         )
         vendor = (
             _decode(props.get("ID_VENDOR_ENC", "")).strip()
-            or props.get("ID_VENDOR", "").replace("_", " ")
             or self.attr(name, "device/vendor")
+            or _unsafe(props.get("ID_VENDOR", ""))
         )
         if vendor.startswith("0x") or vendor == "ATA":
             vendor = ""  # a PCI vendor number (virtio) or the SCSI layer's placeholder
@@ -438,8 +443,8 @@ class _Machine:
             physical_sector_size=_int(self.attr(name, "queue/physical_block_size"), 512),
             model=(
                 _decode(props.get("ID_MODEL_ENC", "")).strip()
-                or props.get("ID_MODEL", "").replace("_", " ")
                 or self.attr(name, "device/model")
+                or _unsafe(props.get("ID_MODEL", ""))
             ),
             serial=serial,
             vendor=vendor,
@@ -476,6 +481,13 @@ class _Machine:
                 reasons.append(f"{LIVE_MEDIUM}: {name} {where}")
             elif fstype == "iso9660":
                 reasons.append(f"{LIVE_MEDIUM}: {name} carries an iso9660 filesystem")
+        media = [m for name in self.backs_medium for m in self.mountpoints.get(name, ())]
+        if disk.backing_file and any(
+            disk.backing_file.startswith(m.rstrip("/") + "/")
+            for m in media
+            if m in LIVE_MEDIUM_MOUNTS
+        ):
+            reasons.append(f"{LIVE_MEDIUM}: {disk.name} is backed by a file on the live medium")
         if disk.read_only:
             reasons.append(READ_ONLY)
         for name, _ in devices:

@@ -50,7 +50,7 @@ def partition_summary(disk: Disk) -> str:
     noun = "part" if len(disk.partitions) == 1 else "parts"
     parts = []
     for part in disk.partitions:
-        words = [part.label or part.path.rsplit("/", 1)[-1]]
+        words = [part.label or part.fslabel or part.path.rsplit("/", 1)[-1]]
         if part.fstype:
             words.append(part.fstype)
         parts.append(" ".join(words))
