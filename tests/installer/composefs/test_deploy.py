@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import stat
 import struct
 import tarfile
@@ -436,3 +437,32 @@ def test_interrupted_deploy_cleans_its_temp_files(ext4: Path, tmp_path: Path) ->
 def test_deploy_into_a_missing_root_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LayerError.__mro__[1], match="not a directory"):
         run(deploy_layers(tmp_path / "nope", [], origin={}))
+
+
+def test_torn_object_is_replaced_and_tree_reads_from_objects(ext4: Path, tmp_path: Path) -> None:
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    kernel = os.urandom(2 * MiB)
+    layer = lb.write_layer(
+        blobs,
+        [
+            lb.file("usr/lib/modules/6.12.0-1-amd64/vmlinuz", kernel),
+            lb.symlink("vmlinuz", "usr/lib/modules/6.12.0-1-amd64/vmlinuz"),
+        ],
+    )
+    root = ext4 / "root"
+    root.mkdir()
+    first, _ = run(deploy_layers(root, [layer], origin={}))
+    node = first.tree.resolve("/vmlinuz")
+    assert node is not None and node.digest is not None
+    obj = root / "composefs" / "objects" / node.digest[:2] / node.digest[2:]
+    os.truncate(obj, 4096)  # as after a crash before the data reached the disk
+    shutil.rmtree(root / "state" / "deploy" / first.id)
+    second, _ = run(deploy_layers(root, [layer], origin={}))
+    assert second.id == first.id
+    assert second.objects_added == 1
+    assert obj.read_bytes() == kernel
+    second.tree.copy_to("/vmlinuz", tmp_path / "vmlinuz")
+    assert (tmp_path / "vmlinuz").read_bytes() == kernel
+    record = json.loads((root / "state" / "deploy" / second.id / "origin.json").read_text())
+    assert record["kernel-version"] == "6.12.0-1-amd64"

@@ -16,6 +16,7 @@ from installer.composefs.layers import apply_layer
 from installer.composefs.tree import Tree
 from installer.events import Warning
 from installer.image.model import LayerBlob
+from storage import runner
 from tests import layerbuild as lb
 
 
@@ -288,3 +289,20 @@ def test_missing_blob_file(tmp_path: Path) -> None:
     layer.path.unlink()
     with pytest.raises(LayerError, match="cannot read"):
         scan([layer])
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "pax"])
+def test_sparse_files_from_gnu_tar(tmp_path: Path, fmt: str) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    with (src / "sparse").open("wb") as f:
+        f.truncate(10 * 1024 * 1024)
+        f.seek(5_000_000)
+        f.write(b"hello")
+    tar = tmp_path / "layer.tar"
+    runner.run(["tar", "--sparse", f"--format={fmt}", "-cf", str(tar), "-C", str(src), "sparse"])
+    plain = tar.read_bytes()
+    assert len(plain) < 100_000  # really stored sparse
+    layer = lb.write_blob(tmp_path, plain, plain, lb.MEDIA_TYPES["plain"])
+    tree = scan([layer])
+    assert tree.read_bytes("/sparse") == (src / "sparse").read_bytes()
