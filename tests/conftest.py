@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# The real OCI registry (docker-registry on 127.0.0.1) is shared by every test that needs one.
+pytest_plugins = ["tests.registry"]
+
 
 def _loops_under(root: str) -> set[str]:
     found = set()
@@ -60,6 +63,9 @@ def _private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     old_env, old_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
     os.environ["TMPDIR"] = str(work)
     tempfile.tempdir = str(work)
+    # Belt and braces: storage.safety refuses any target but a loop device on a file in here.
+    os.environ["OBELISK_TEST_ONLY_LOOP"] = "1"
+    os.environ["OBELISK_TEST_ROOT"] = str(base)
     # storage.safety then refuses any target but loop devices/files under this run's tree.
     guard = {"OBELISK_TEST_ONLY_LOOP": "1", "OBELISK_TEST_ROOT": str(base)}
     old_guard = {key: os.environ.get(key) for key in guard}

@@ -1,0 +1,170 @@
+"""Unattended installs into disk-image files, end to end through `obelisk install`.
+
+A real registry serves a test image; the install partitions a sparse file on a loop device,
+deploys with composefs, writes the ESP with mtools, configures accounts and runs post commands
+in a chroot. The result is then inspected from the outside, as a later boot would see it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from installer.cli import main
+from storage import fat, loop, runner
+from storage.fat import FatImage
+from storage.mount import mounted
+from tests import fakeos
+from tests.conftest import requires_root
+from tests.registry import Registry
+
+pytestmark = [requires_root, pytest.mark.system]
+
+SSH_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnH5Vx1m0lY4tq0dRkN3mB2+g9V0hH9B1w6xXn1yWzq ada@example"
+)
+HASH = "$6$saltsalt$Oe6b7v8y2dNf0mC7o4O4Zq8y7k5bXo6z7QFk4qj7q2c5b1bH0l8nF2wYgXh2Xb6sYJb7bQy9vJ3Zk3cTqk3y1."
+
+
+@pytest.fixture(scope="module")
+def test_image(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> str:
+    layout = tmp_path_factory.mktemp("fakeos") / "oci"
+    fakeos.write_image(layout)
+    return registry.push_layout(layout, "fakeos:1")
+
+
+def answers(tmp_path: Path, ref: str, **extra: str) -> Path:
+    text = textwrap.dedent(
+        f"""\
+        version = 1
+
+        [image]
+        ref = "{ref}"
+        tls-verify = false
+
+        [target]
+        file = "disk.img"
+        size = "4GiB"
+
+        [storage]
+        filesystem = "{extra.get("fs", "ext4")}"
+
+        [bootloader]
+        timeout = 5
+        kargs = ["quiet"]
+
+        [system]
+        hostname = "obelisk-test"
+        timezone = "Europe/Berlin"
+        locale = "C.UTF-8"
+        keymap = "de"
+
+        [root]
+        locked = true
+        ssh-keys = ["{SSH_KEY}"]
+
+        [[users]]
+        name = "ada"
+        admin = true
+        groups = ["users"]
+        password-hash = "{HASH}"
+        ssh-keys = ["{SSH_KEY}"]
+
+        [post]
+        commands = ["echo post-ran > /var/post-marker", "read h < /etc/hostname && echo $h >> /var/post-marker"]
+        """
+    )
+    path = tmp_path / "answers.toml"
+    path.write_text(text)
+    return path
+
+
+def _open_root(disk: Path, where: Path) -> Iterator[tuple[Path, str]]:
+    with loop.attach(disk) as device:
+        loop.wait_for_partitions(device, (1, 2))
+        with mounted(loop.partition_path(device, 2), where, read_only=True) as root:
+            yield root, loop.partition_path(device, 1)
+
+
+def test_install_from_answer_file(
+    tmp_path: Path, test_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = answers(tmp_path, test_image)
+    log = tmp_path / "install.log"
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "obelisk-test" in out and "[1/9]" in out and "installed" in out
+
+    disk = tmp_path / "disk.img"
+    assert disk.stat().st_size == 4 << 30
+    table = runner.output(["sgdisk", "-p", str(disk)])
+    assert "EFI-SYSTEM" in table and "root" in table
+
+    for root, esp_node in _open_root(disk, tmp_path / "mnt"):
+        images = list((root / "composefs" / "images").iterdir())
+        assert len(images) == 1
+        image_id = images[0].name
+        etc = root / "state" / "deploy" / image_id / "etc"
+        var = root / "state" / "os" / "default" / "var"
+        assert (etc / "hostname").read_text() == "obelisk-test\n"
+        assert os.readlink(etc / "localtime") == "../usr/share/zoneinfo/Europe/Berlin"
+        assert (etc / "vconsole.conf").read_text() == "KEYMAP=de\n"
+        assert (etc / "machine-id").read_text() == ""
+        passwd = (etc / "passwd").read_text()
+        assert "ada:x:1000:1000::/home/ada:/bin/sh" in passwd
+        shadow = (etc / "shadow").read_text()
+        assert f"ada:{HASH}:" in shadow and "root:!*:" in shadow
+        group = (etc / "group").read_text()
+        assert "sudo:x:27:ada" in group and "users:x:100:ada" in group and "ada:x:1000:" in group
+        assert stat.S_IMODE((etc / "shadow").stat().st_mode) == 0o640
+        keys = var / "home" / "ada" / ".ssh" / "authorized_keys"
+        assert keys.read_text() == SSH_KEY + "\n"
+        assert stat.S_IMODE(keys.stat().st_mode) == 0o600 and keys.stat().st_uid == 1000
+        assert stat.S_IMODE(keys.parent.stat().st_mode) == 0o700
+        assert (var / "roothome" / ".ssh" / "authorized_keys").read_text() == SSH_KEY + "\n"
+        assert (var / "lib" / "demo" / "state").read_text() == "seeded from the image\n"
+        assert (var / "post-marker").read_text() == "post-ran\nobelisk-test\n"
+        assert "obelisk install" in (var / "log" / "obelisk" / "install.log").read_text()
+        origin = json.loads((root / "state" / "deploy" / image_id / "origin.json").read_text())
+        assert origin["source"] == test_image
+
+        esp = FatImage(esp_node)
+        entry = fat.read_bytes(esp, f"/loader/entries/obelisk-{image_id}.conf").decode()
+        assert "title Obelisk Test OS 1" in entry
+        assert f"composefs={image_id}" in entry and "console=ttyS0" in entry
+        assert entry.index("console=ttyS0") < entry.index("quiet")
+        assert (
+            f"default obelisk-{image_id}.conf"
+            in fat.read_bytes(esp, "/loader/loader.conf").decode()
+        )
+        assert fat.read_bytes(esp, f"/obelisk/{image_id}/vmlinuz").startswith(b"MZ fake kernel")
+        assert fat.exists(esp, "/EFI/BOOT/BOOTX64.EFI")
+
+
+def test_install_refuses_image_without_boot_support_before_touching_the_disk(
+    tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout = tmp_path / "oci"
+    fakeos.write_image(layout, bootable=False)
+    ref = registry.push_layout(layout, "fakeos:noboot")
+    file = answers(tmp_path, ref)
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 2
+    assert "sysroot" in capsys.readouterr().err
+    assert not (tmp_path / "disk.img").exists()
+
+
+def test_existing_file_target_needs_wipe(
+    tmp_path: Path, test_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = answers(tmp_path, test_image)
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"precious" * 1000)
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 2
+    assert "wipe" in capsys.readouterr().err
+    assert disk.read_bytes() == b"precious" * 1000
