@@ -33,10 +33,11 @@ class CleanupStack:
         self._stack.__enter__()
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> None:
+        # Never swallows the exception: an unwind is always followed by the error that caused it.
         if exc[0] is not None:
             log.warning("unwinding after %s", exc[0].__name__)
-        return bool(self._stack.__exit__(*exc))
+        self._stack.__exit__(*exc)
 
     def enter(self, cm: AbstractContextManager[T]) -> T:
         """Enter `cm` now; it exits when the stack unwinds."""
