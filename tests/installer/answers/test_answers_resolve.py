@@ -1,0 +1,208 @@
+"""Picking the target disk and sizing the layout from answers + a hand-built machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from inventories import MACHINE, SAMSUNG, SATA, WD
+
+from installer.answers import load_answers, parse_answers, resolve
+from installer.errors import UserError
+from installer.plan import FinishAction, Plan
+from storage.layout import Filesystem
+from storage.model import Inventory
+from storage.sizes import GiB, MiB
+
+IMAGE = '[image]\nref = "docker://registry.example.com/os:1"\n'
+
+
+def answers(tmp_path: Path, target: str, extra: str = "") -> Path:
+    f = tmp_path / "answers.toml"
+    f.write_text(f"version = 1\n{IMAGE}\n[target]\n{target}\n{extra}")
+    return f
+
+
+def plan_for(tmp_path: Path, target: str, extra: str = "", inventory: Inventory = MACHINE) -> Plan:
+    return resolve(load_answers(answers(tmp_path, target, extra)), inventory=inventory)
+
+
+def test_by_id_glob_picks_the_one_disk(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, 'match = { by-id = "nvme-WD_*" }')
+    assert plan.target.disk == WD
+    assert plan.target.path == WD.by_id
+    assert plan.layout is not None and plan.layout.disk_size == WD.size
+
+
+def test_by_id_accepts_the_full_path(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, 'match = { by-id = "/dev/disk/by-id/ata-*" }')
+    assert plan.target.disk == SATA
+    assert plan.layout is not None and plan.layout.sector_size == 4096
+
+
+def test_largest_and_smallest(tmp_path: Path) -> None:
+    largest = plan_for(tmp_path, "match = { largest = true }\nwipe = true")
+    assert largest.target.disk == SAMSUNG
+    assert largest.target.wipe
+    smallest = plan_for(tmp_path, 'match = { transport = "sata", smallest = true }')
+    assert smallest.target.disk == SATA
+
+
+def test_a_tie_for_smallest_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        plan_for(tmp_path, "match = { smallest = true }")
+    lines = str(info.value).splitlines()
+    assert lines[0].endswith(
+        "answers.toml:6: target.match: 2 disks match; make the match select exactly one "
+        "(add serial, by-id, or largest/smallest)"
+    )
+    assert lines[1:3] == [
+        "  matches: /dev/disk/by-id/nvme-WD_Blue_SN570_S2 (/dev/nvme1n1, WD Blue SN570, serial S2, 500 GiB)",
+        "  matches: /dev/disk/by-id/ata-Crucial_MX500_S3 (/dev/sda, Crucial MX500, serial S3, 500 GiB)",
+    ]
+
+
+def test_several_matches_list_them_and_the_excluded_medium(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        plan_for(tmp_path, 'match = { size-min = "10GiB" }')
+    text = str(info.value)
+    assert "3 disks match" in text
+    assert (
+        "excluded, not considered: /dev/disk/by-id/usb-SanDisk_Ultra_S4-0:0 (/dev/sdb, SanDisk Ultra, "
+        "serial S4, 16 GiB): holds the running installer (mounted at /run/live)"
+    ) in text
+
+
+def test_zero_matches_show_what_was_considered(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        plan_for(tmp_path, 'match = { model = "Intel*" }')
+    lines = str(info.value).splitlines()
+    assert lines[0].endswith("answers.toml:6: target.match: no eligible disk matches")
+    assert len([ln for ln in lines if ln.startswith("  does not match: ")]) == 3
+
+
+def test_a_match_never_selects_an_excluded_disk(tmp_path: Path) -> None:
+    # Only the install medium is a USB disk: the match must fail, not fall back to it.
+    with pytest.raises(UserError) as info:
+        plan_for(tmp_path, 'match = { transport = "usb" }')
+    assert "no eligible disk matches" in str(info.value)
+    assert "excluded, not considered: /dev/disk/by-id/usb-SanDisk" in str(info.value)
+
+
+def test_serial_and_model_glob(tmp_path: Path) -> None:
+    assert plan_for(tmp_path, 'match = { serial = "S3" }').target.disk == SATA
+    assert plan_for(tmp_path, 'match = { model = "wd blue*" }').target.disk == WD
+
+
+def test_size_range(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, 'match = { size-min = "600GiB", size-max = "2TiB" }\nwipe = true')
+    assert plan.target.disk == SAMSUNG
+
+
+def test_disk_by_path(tmp_path: Path) -> None:
+    plan = plan_for(tmp_path, f'disk = "{WD.by_id}"')
+    assert plan.target.disk == WD
+
+
+def test_an_excluded_disk_is_refused_with_its_reasons(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        plan_for(tmp_path, 'disk = "/dev/disk/by-id/usb-SanDisk_Ultra_S4-0:0"\nwipe = true')
+    assert str(info.value).endswith(
+        "answers.toml:6: target.disk: /dev/disk/by-id/usb-SanDisk_Ultra_S4-0:0 must not be "
+        "installed to: holds the running installer (mounted at /run/live)"
+    )
+
+
+def test_an_unknown_disk_lists_the_machine(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        plan_for(tmp_path, 'disk = "/dev/disk/by-id/nvme-nope"')
+    lines = str(info.value).splitlines()
+    assert lines[0].endswith("target.disk: /dev/disk/by-id/nvme-nope was not found")
+    assert lines[1].startswith("  candidate: /dev/disk/by-id/nvme-Samsung")
+    assert lines[-1].startswith("  excluded: /dev/disk/by-id/usb-SanDisk")
+
+
+def test_partitions_without_wipe_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        plan_for(tmp_path, f'disk = "{SAMSUNG.by_id}"')
+    assert str(info.value).endswith(
+        "answers.toml:5: target: /dev/disk/by-id/nvme-Samsung_SSD_980_1TB_S1 (/dev/nvme0n1, "
+        "Samsung SSD 980 1TB, serial S1, 1000 GiB) holds data (/dev/nvme0n1p1, /dev/nvme0n1p2); "
+        "set wipe = true to erase it"
+    )
+    assert plan_for(tmp_path, f'disk = "{SAMSUNG.by_id}"\nwipe = true').target.wipe
+
+
+def test_layout_follows_storage(tmp_path: Path) -> None:
+    plan = plan_for(
+        tmp_path,
+        'match = { serial = "S2" }',
+        '[storage]\nfilesystem = "btrfs"\nesp-size = "512MiB"\nswap = "4GiB"\nroot-size = "20GiB"\n',
+    )
+    assert plan.layout is not None
+    assert [(p.role, p.size) for p in plan.layout.partitions] == [
+        ("esp", 512 * MiB),
+        ("swap", 4 * GiB),
+        ("root", 20 * GiB),
+    ]
+    assert plan.layout.root.filesystem is Filesystem.BTRFS
+
+
+def test_a_layout_that_does_not_fit_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"answers.toml:\d+: storage: disk is too small"):
+        plan_for(tmp_path, 'file = "d.img"\nsize = "2GiB"')
+
+
+def test_the_image_must_fit_the_root(tmp_path: Path) -> None:
+    a = load_answers(answers(tmp_path, 'file = "d.img"\nsize = "4GiB"'))
+    assert resolve(a, inventory=MACHINE, image_size=GiB).layout is not None
+    with pytest.raises(UserError, match="too small for the image"):
+        resolve(a, inventory=MACHINE, image_size=2 * GiB)
+
+
+def test_file_target_is_relative_to_the_answer_file(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    plan = plan_for(tmp_path, 'file = "out/disk.img"\nsize = "8GiB"')
+    assert plan.target.path == str(tmp_path / "out" / "disk.img")
+    assert plan.target.image_size == 8 * GiB and plan.target.disk is None
+    assert plan.target.is_file
+    assert not (tmp_path / "out" / "disk.img").exists(), "planning creates nothing"
+
+
+def test_file_target_checks(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"directory .*/missing does not exist"):
+        plan_for(tmp_path, 'file = "missing/disk.img"\nsize = "8GiB"')
+    (tmp_path / "used.img").write_bytes(b"data")
+    with pytest.raises(UserError, match=r"used\.img already exists; set wipe = true"):
+        plan_for(tmp_path, 'file = "used.img"\nsize = "8GiB"')
+    assert plan_for(tmp_path, 'file = "used.img"\nsize = "8GiB"\nwipe = true').target.wipe
+    (tmp_path / "dir.img").mkdir()
+    with pytest.raises(UserError, match=r"dir\.img exists and is not a regular file"):
+        plan_for(tmp_path, 'file = "dir.img"\nsize = "8GiB"')
+    with pytest.raises(UserError, match="is a device"):
+        plan_for(tmp_path, 'file = "/dev/null"\nsize = "8GiB"')
+
+
+def test_everything_else_is_carried_into_the_plan(tmp_path: Path) -> None:
+    data = Path(__file__).parents[2] / "data" / "answers" / "good" / "full.toml"
+    plan = resolve(load_answers(data), inventory=MACHINE)
+    assert plan.target.disk == SAMSUNG  # the largest nvme over 200 GiB whose by-id matches
+    assert plan.image.track == "docker://registry.example.com/os/fedora-bootc:stable"
+    assert plan.image.tls_verify is False and plan.image.creds == "robot:s3cret"
+    assert plan.boot.timeout == 0 and plan.boot.kargs[0] == "console=ttyS0,115200"
+    assert plan.system.locale == "de_DE.UTF-8"
+    assert [u.name for u in plan.users] == ["alice", "bob"]
+    assert plan.users[0].admin and plan.users[0].groups == ("wheel", "adm")
+    assert len(plan.users[0].ssh_keys) == 2
+    assert plan.post[1].startswith("cat > /etc/motd")
+    assert plan.finish is FinishAction.POWEROFF
+    assert plan.source == str(data)
+
+
+def test_answers_without_a_file_name_still_resolve(tmp_path: Path) -> None:
+    a = parse_answers(
+        f"version = 1\n{IMAGE}[target]\nfile = 'x.img'\nsize = '4GiB'\n",
+        source="<tui>",
+        base_dir=tmp_path,
+    )
+    assert resolve(a, inventory=MACHINE).target.path == str(tmp_path / "x.img")
