@@ -224,7 +224,9 @@ def test_virtio_reasons() -> None:
     assert kinds(excluded(inv, "/dev/vdd")) == {TOO_SMALL}
     assert excluded(inv, "/dev/vdd").disk.by_id == ""  # no serial, no by-id link
     vda = excluded(inv, "/dev/vda")
+    # mountinfo names the source /dev/root: only the device number ties it to vda1.
     assert f"{LIVE_MEDIUM}: vda1 backs / (the running system)" in vda.reasons
+    assert vda.disk.partitions[0].mountpoints == ("/",)
     assert f"{IN_USE}: vda15 is mounted at /boot/efi" in vda.reasons
 
 

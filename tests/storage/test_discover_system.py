@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from storage import runner
-from storage.discover import IN_USE, LIVE_MEDIUM, NOT_A_TARGET, capture, discover
+from storage.discover import IN_USE, LIVE_MEDIUM, NOT_A_TARGET, _blkid, capture, discover
 from storage.layout import ESP_TYPE
 from storage.model import Disk, Excluded, Transport
 from storage.sizes import GiB
@@ -106,3 +106,57 @@ def test_capture_is_self_consistent() -> None:
     assert names, "pyudev found no block devices"
     assert {key.split("/")[0] for key in snapshot.sysfs} <= names | set(os.listdir("/sys/block"))
     assert " / " in snapshot.mountinfo and snapshot.swaps.startswith("Filename")
+
+
+class _FakeDevice:
+    """Just the pyudev.Device surface `capture` reads."""
+
+    def __init__(self, name: str, initialized: bool, properties: dict[str, str]) -> None:
+        self.device_path = f"/devices/virtual/block/{name}"
+        self.device_node = f"/dev/{name}"
+        self.device_links: list[str] = []
+        self.properties = {"DEVTYPE": "disk", "SUBSYSTEM": "block", **properties}
+        self.is_initialized = initialized
+
+
+class _FakeContext:
+    def __init__(self, *devices: _FakeDevice) -> None:
+        self.devices = devices
+
+    def list_devices(self, subsystem: str) -> tuple[_FakeDevice, ...]:
+        assert subsystem == "block"
+        return self.devices
+
+
+def test_capture_without_udev_reads_by_id_links_and_sysfs(tmp_path: Path) -> None:
+    # Names no real machine has, so the probe cannot reach a real device; size 0 skips blkid.
+    sys_block, by_id, proc = tmp_path / "block", tmp_path / "by-id", tmp_path / "proc"
+    for name, size in (("vdzz", "0"), ("vdzy", "0")):
+        (sys_block / name).mkdir(parents=True)
+        (sys_block / name / "size").write_text(size)
+    by_id.mkdir()
+    (by_id / "virtio-spare").symlink_to("../../vdzz")
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "mountinfo").write_text("1 0 254:0 / / rw - ext4 /dev/vda rw\n")
+    context = _FakeContext(
+        _FakeDevice("vdzz", initialized=False, properties={}),
+        _FakeDevice("vdzy", initialized=True, properties={"ID_MODEL": "Disk"}),
+    )
+    snapshot = capture(context, sys_block=str(sys_block), proc=str(proc), by_id_dir=str(by_id))
+    raw, udev = snapshot.records
+    assert raw.links == ("disk/by-id/virtio-spare",)
+    assert udev.links == () and udev.properties["ID_MODEL"] == "Disk"
+    assert snapshot.sysfs == {"vdzz/size": "0", "vdzy/size": "0"}
+    assert snapshot.swaps == "" and snapshot.mountinfo.startswith("1 0 254:0")
+
+
+def test_blkid_probe_reads_like_udev(tmp_path: Path) -> None:
+    image = tmp_path / "fs.img"
+    with open(image, "wb") as f:
+        f.truncate(64 * 1024**2)
+    runner.run(["mkfs.ext4", "-q", "-L", "my root", str(image)])
+    found = _blkid(str(image))
+    assert found["ID_FS_TYPE"] == "ext4"
+    assert found["ID_FS_LABEL"] == "my root"  # blkid's `\ ` escape undone
+    assert len(found["ID_FS_UUID"]) == 36
+    assert _blkid(str(tmp_path / "missing")) == {}
