@@ -1,0 +1,372 @@
+"""The interactive installer: the App alone knows the order of the steps.
+
+`run_app` is what `obelisk` (no subcommand) and `obelisk demo --tui` call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.scrollbar import ScrollBar
+
+from installer.errors import InstallerError, UserError
+from installer.plan import Plan, Target
+from screens.backend import Backend, SystemBackend
+from screens.choices import Accounts, Choices
+from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
+from screens.dialogs.confirm import ConfirmErase
+from screens.disk import DiskScreen
+from screens.finish import DoneScreen, ErrorScreen
+from screens.image import ImageScreen
+from screens.partitions import StorageScreen
+from screens.progress import InstallOutcome, ProgressScreen
+from screens.summary import SummaryScreen
+from screens.system import SystemScreen
+from screens.users import UsersScreen
+from screens.welcome import WelcomeScreen
+from storage.errors import StorageError
+from storage.layout import Layout, LayoutRequest
+from storage.model import Inventory
+
+log = logging.getLogger(__name__)
+
+STEPS = ("welcome", "disk", "storage", "image", "system", "users", "summary")
+LOG_DIR = "/var/log/obelisk"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What the person chose at the end; `run_app` carries it out after the screen is restored."""
+
+    action: str = "quit"
+    """`quit`, `reboot`, `poweroff` or `shell`."""
+    code: int = 0
+
+
+class ObeliskApp(App[Outcome]):
+    """Wizard steps, then the erase confirmation, the install, and Done or Error."""
+
+    CSS_PATH = "obelisk.tcss"
+    TITLE = "obelisk installer"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        choices: Choices | None = None,
+        log_path: str = "",
+        answers_dir: str = "",
+        console: bool = False,
+        prefer_file: bool = False,
+        inventory: Inventory | None = None,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.choices = choices or Choices()
+        self.log_path = log_path
+        self.answers_dir = answers_dir or os.getcwd()
+        self.console_mode = console
+        """Linux console or serial line: ASCII glyphs, 16 colours."""
+        self.prefer_file = prefer_file
+        """Offer the disk-image-file row first (`obelisk demo --tui`)."""
+        self.inventory = inventory
+        self.answers_path = ""
+        """Where the plan of the running install was saved."""
+        self.installing = False
+
+    # -- set-up --------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self.console_mode:
+            self.theme = "ansi-dark"
+            self.add_class("-console")
+            ScrollBar.renderer = SpaceScrollBarRender
+        else:
+            self.theme = "textual-dark"
+        self.show_step(0)
+
+    def get_key_display(self, binding: Binding) -> str:
+        if self.console_mode:
+            _, key = binding.parse_key()
+            if binding.key_display is None and key in KEY_NAMES:
+                prefix = "^" if "ctrl" in binding.key else ""
+                return prefix + KEY_NAMES[key]
+        return super().get_key_display(binding)
+
+    def rescan(self) -> Inventory:
+        self.inventory = self.backend.discover()
+        return self.inventory
+
+    # -- the order of the steps ----------------------------------------------------------
+
+    def show_step(self, index: int) -> None:
+        name = STEPS[index]
+        try:
+            screen = self._make(name)
+        except (InstallerError, StorageError) as exc:
+            self.show_error(str(exc).strip().splitlines()[0])
+            return
+        self.push_screen(screen, lambda value: self._stepped(index, value))
+
+    def _stepped(self, index: int, value: Any) -> None:
+        if value is None:
+            if index == 0:
+                self.exit(Outcome(action="quit"))
+            else:
+                self.show_step(index - 1)
+            return
+        name = STEPS[index]
+        if name == "summary":
+            self._confirm(value)
+            return
+        self._store(name, value)
+        self.show_step(index + 1)
+
+    def _make(self, name: str) -> Screen[Any]:
+        c = self.choices
+        backend = self.backend
+        if name == "welcome":
+            return WelcomeScreen(firmware=backend.firmware(), log_path=self.log_path)
+        if name == "disk":
+            inventory = self.inventory if self.inventory is not None else self.rescan()
+            return DiskScreen(
+                inventory,
+                selected=c.target,
+                file_path=c.file_path,
+                file_size=c.file_size,
+                prefer_file=self.prefer_file,
+            )
+        if name == "storage":
+            return StorageScreen(
+                c.layout_request, disk_size=self._disk_size(), plan=self._plan_layout
+            )
+        if name == "image":
+            return ImageScreen(c.image, inspect=backend.inspect_image)
+        if name == "system":
+            return SystemScreen(c.system, zones=backend.timezones())
+        if name == "users":
+            return UsersScreen(c.accounts, hash_password=backend.hash_password)
+        plan = c.plan(self._plan_layout(c.layout_request))
+        return SummaryScreen(
+            plan,
+            text=backend.plan_text(plan),
+            answers=backend.answers_toml,
+            save_path=os.path.join(self.answers_dir, "obelisk-answers.toml"),
+        )
+
+    def _store(self, name: str, value: Any) -> None:
+        c = self.choices
+        if name == "disk" and isinstance(value, Target):
+            if value.is_file:
+                c = replace(c, file_path=value.path, file_size=str(value.image_size))
+            self.choices = replace(c, target=value)
+        elif name == "storage":
+            self.choices = replace(c, layout_request=value)
+        elif name == "image":
+            self.choices = replace(c, image=value)
+        elif name == "system":
+            self.choices = replace(c, system=value)
+        elif name == "users" and isinstance(value, Accounts):
+            self.choices = replace(c, accounts=value)
+
+    def _disk_size(self) -> int:
+        target = self.choices.target
+        if target is None:
+            return 0
+        if target.image_size is not None:
+            return target.image_size
+        return target.disk.size if target.disk else 0
+
+    def _plan_layout(self, request: LayoutRequest) -> Layout:
+        target = self.choices.target
+        sector = target.disk.logical_sector_size if target and target.disk else 512
+        return self.backend.plan_layout(request, disk_size=self._disk_size(), sector_size=sector)
+
+    # -- confirmation, install and the endings -------------------------------------------
+
+    def _confirm(self, plan: Plan) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._install(plan)
+            else:
+                self.show_step(STEPS.index("summary"))
+
+        self.push_screen(ConfirmErase(plan.target), answered)
+
+    def _install(self, plan: Plan) -> None:
+        self.answers_path = self._save_answers(plan)
+        log.info("install confirmed for %s", plan.target.path)
+        self.installing = True
+        self.push_screen(
+            ProgressScreen(plan, execute=self.backend.execute, ascii_only=self.console_mode),
+            self._installed,
+        )
+
+    def _save_answers(self, plan: Plan) -> str:
+        """Keep a replayable answer file next to the log; failing to is not worth stopping for."""
+        path = os.path.join(self.answers_dir, f"answers-{time.strftime('%Y%m%d-%H%M%S')}.toml")
+        try:
+            Path(path).write_text(self.backend.answers_toml(plan))
+        except (OSError, InstallerError) as exc:
+            log.warning("could not save the answer file %s: %s", path, exc)
+            return ""
+        return path
+
+    def _installed(self, outcome: InstallOutcome | None) -> None:
+        self.installing = False
+        if outcome is None or not outcome.ok:
+            message = outcome.message if outcome else "The install stopped."
+            self.show_error(message, cancelled=bool(outcome and outcome.cancelled))
+            return
+        target = self.choices.target.path if self.choices.target else ""
+        self.push_screen(
+            DoneScreen(target=target, log_path=self.log_path, answers_path=self.answers_path),
+            lambda action: self.exit(Outcome(action=action or "quit")),
+        )
+
+    def show_error(self, message: str, *, cancelled: bool = False) -> None:
+        def chosen(action: str | None) -> None:
+            if action == "retry":
+                self.show_step(STEPS.index("summary"))
+            else:
+                self.exit(Outcome(action=action or "quit", code=1))
+
+        self.push_screen(
+            ErrorScreen(message=message, log_path=self.log_path, cancelled=cancelled), chosen
+        )
+
+    async def action_quit(self) -> None:
+        if self.installing:
+            # Leaving mid-install would orphan the worker; ask through the cancel path instead.
+            screen = self.screen
+            if isinstance(screen, ProgressScreen):
+                screen.action_cancel()
+            return
+        self.exit(Outcome(action="quit", code=1))
+
+
+# -- running it for real ---------------------------------------------------------------------
+
+
+def _log_file() -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for directory in (LOG_DIR, os.path.join(os.environ.get("TMPDIR", "/tmp"), "obelisk")):
+        try:
+            os.makedirs(directory, exist_ok=True)
+            path = os.path.join(directory, f"tui-{stamp}.log")
+            with open(path, "a"):
+                pass
+            return path
+        except OSError:
+            continue
+    raise InstallerError(f"cannot create a log file in {LOG_DIR}")
+
+
+def _log_to_file(path: str) -> Callable[[], None]:
+    """Send all logging to `path` only (stderr would corrupt the screen); return an undo."""
+    root = logging.getLogger()
+    streams = [h for h in root.handlers if isinstance(h, logging.StreamHandler)]
+    streams = [h for h in streams if not isinstance(h, logging.FileHandler)]
+    for handler in streams:
+        root.removeHandler(handler)
+    file_handler = logging.FileHandler(path)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    file_handler.setLevel(logging.DEBUG)
+    root.addHandler(file_handler)
+    root.setLevel(logging.DEBUG)
+
+    def undo() -> None:
+        root.removeHandler(file_handler)
+        file_handler.close()
+        for handler in streams:
+            root.addHandler(handler)
+
+    return undo
+
+
+def _carry_out(outcome: Outcome) -> int:
+    from storage import runner
+
+    if outcome.action in ("reboot", "poweroff"):
+        runner.run(["systemctl", outcome.action])
+    elif outcome.action == "shell":
+        shell = os.environ.get("SHELL") or "/bin/sh"
+        print("obelisk: starting a shell; the installer has finished.", file=sys.stderr)
+        # Replace this process: an interactive shell needs the terminal, not a captured pipe.
+        os.execv(shell, [shell])
+    return outcome.code
+
+
+def run_app(
+    answers: str | None = None,
+    *,
+    demo: bool = False,
+    image: str | None = None,
+    output: str | None = None,
+    size: str | None = None,
+    backend: Backend | None = None,
+) -> int:
+    """Run the interactive installer; return the process exit code.
+
+    `answers` prefills every step from an answer file. `demo` preselects the demo image (`image`)
+    and offers a new disk-image file (`output`, `size`) as the target.
+    """
+    backend = backend or SystemBackend()
+    log_path = _log_file()
+    if isinstance(backend, SystemBackend):
+        backend.log_file = log_path
+    undo = _log_to_file(log_path)
+    try:
+        choices = Choices()
+        inventory = None
+        if answers:
+            inventory = backend.discover()
+            try:
+                choices = Choices.from_plan(backend.load_plan(answers, inventory))
+            except UserError as exc:
+                print(f"obelisk: error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+                return 2
+        if demo or image:
+            choices = replace(choices, image=replace(choices.image, ref=image or _demo_ref()))
+        if output:
+            choices = replace(choices, file_path=os.path.abspath(output))
+        if size:
+            choices = replace(choices, file_size=size)
+        app = ObeliskApp(
+            backend,
+            choices=choices,
+            log_path=log_path,
+            answers_dir=os.path.dirname(log_path),
+            console=is_console(),
+            prefer_file=demo,
+            inventory=inventory,
+        )
+        outcome = app.run()
+        log.info("installer finished: %s", outcome)
+    finally:
+        undo()
+    return _carry_out(outcome or Outcome(action="quit", code=1))
+
+
+def _demo_ref() -> str:
+    """The demo image's reference, as the demo module names it (it may not exist yet)."""
+    import importlib
+
+    try:
+        demo = importlib.import_module("installer.demo")
+    except ModuleNotFoundError:
+        return Choices().image.ref
+    ref = getattr(demo, "DEMO_REF", None) or getattr(demo, "DEMO_IMAGE", None)
+    return str(ref) if ref else Choices().image.ref

@@ -1,0 +1,1 @@
+"""Modal questions (the erase confirmation, cancelling an install)."""

@@ -1,0 +1,79 @@
+"""The frame every wizard step shares: title, body, Back/Next, Footer.
+
+A step composes its fields, validates them and dismisses its value; `None` means Back.
+Only the App knows which step comes next.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, TypeVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+
+from screens.widgets.form import FieldError
+
+T = TypeVar("T")
+
+STEP_TITLES = ("Welcome", "Disk", "Storage", "Image", "System", "Users", "Summary")
+
+
+class WizardStep(Screen[T | None]):
+    """Base of the steps before the erase confirmation."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+n", "next", "Next"),
+    ]
+
+    TITLE_TEXT = ""
+    """The step's name in `STEP_TITLES`."""
+    BACK_LABEL = "Back"
+    NEXT_LABEL = "Next"
+
+    def compose(self) -> ComposeResult:
+        number = STEP_TITLES.index(self.TITLE_TEXT) + 1
+        with Horizontal(id="titlebar"):
+            yield Static("obelisk installer", id="app-title")
+            yield Static(f"Step {number} of {len(STEP_TITLES)}: {self.TITLE_TEXT}", id="step-title")
+        with VerticalScroll(id="body"):
+            yield from self.compose_body()
+        with Horizontal(id="nav"):
+            yield Button(self.BACK_LABEL, id="back", compact=True)
+            yield Static(id="nav-status")
+            yield Button(self.NEXT_LABEL, id="next", variant="primary", compact=True)
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def collect(self) -> T | None:
+        """The step's value, or None after showing why a field is not acceptable."""
+        raise NotImplementedError
+
+    def show_error(self, widget_id: str, message: str) -> None:
+        self.query_one(f"#{widget_id}-error", FieldError).show(message)
+
+    def clear_errors(self) -> None:
+        for error in self.query(FieldError):
+            error.show("")
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    def action_next(self) -> None:
+        self.clear_errors()
+        value = self.collect()
+        if value is not None:
+            self.dismiss(value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "back":
+            event.stop()
+            self.action_back()
+        elif event.button.id == "next":
+            event.stop()
+            self.action_next()

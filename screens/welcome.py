@@ -1,0 +1,50 @@
+"""Step 1: what will happen, on which firmware, and where the log goes."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from screens.step import WizardStep
+
+
+class WelcomeScreen(WizardStep[bool]):
+    """Explain the install before asking anything; Back here quits."""
+
+    TITLE_TEXT = "Welcome"
+    BACK_LABEL = "Quit"
+    NEXT_LABEL = "Start"
+
+    def __init__(self, *, firmware: str, log_path: str) -> None:
+        super().__init__()
+        self.firmware = firmware
+        self.log_path = log_path
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(
+            "obelisk installs a bootable container image onto a disk and deploys it "
+            "with composefs.\n\n"
+            "  1. Choose the target disk (everything on it will be erased),\n"
+            "     or a new disk-image file.\n"
+            "  2. Choose the storage layout, the image, system settings and users.\n"
+            "  3. Review the plan; you can save it as an answer file.\n"
+            "  4. After you confirm, obelisk partitions the disk, deploys the image\n"
+            "     and installs the systemd-boot boot loader.\n\n"
+            "Nothing is written to any disk before the final confirmation.",
+            id="intro",
+        )
+        if self.firmware == "UEFI":
+            firmware = "Firmware: UEFI (this machine can boot the installed disk directly)."
+        else:
+            firmware = (
+                "Firmware: BIOS. The installed disk boots with UEFI only (systemd-boot);\n"
+                "          install here for another machine or enable UEFI first."
+            )
+        yield Static(firmware, id="firmware", markup=False)
+        yield Static(f"Log file: {self.log_path}", id="log-path", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#next").focus()
+
+    def collect(self) -> bool | None:
+        return True

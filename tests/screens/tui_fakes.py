@@ -1,0 +1,135 @@
+"""A fake machine for TUI tests: a recorded inventory, the real pure planners, a scripted engine.
+
+Only what would touch the machine or the network is faked (discovery reads a recorded udev/sysfs
+snapshot; inspection, hashing and the install are scripted); layout planning and plan rendering
+are the real code, so the screens show exactly what `obelisk plan` would.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Generator
+from pathlib import Path
+
+from rich.console import Console
+from textual.app import App
+
+from installer import render
+from installer.answers import load_answers, resolve
+from installer.errors import InstallerError, UserError
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
+from installer.plan import ImageSource, Plan
+from screens.backend import ImageSummary
+from storage.discover import inventory, load_snapshot
+from storage.layout import Layout, LayoutRequest, plan_layout
+from storage.model import Inventory
+from storage.sizes import MiB
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+MACHINE = DATA / "udev" / "sata-server"
+ZONES = ("America/New_York", "Europe/Berlin", "Europe/Paris", "Asia/Tokyo", "UTC")
+
+
+class Cancelled(InstallerError):
+    """Stands in for `installer.engine.Cancelled` (matched by name)."""
+
+
+STEPS = (("check", "Check the plan"), ("partition", "Partition the disk"), ("fetch", "Fetch"))
+
+
+class FakeBackend:
+    """Records what the TUI asked for; `fail_at` / `block` script the install."""
+
+    def __init__(self, *, fail_at: str = "", block: bool = False, firmware: str = "UEFI") -> None:
+        self.fail_at = fail_at
+        self.block = block
+        """Wait in the fetch step until cancelled (for the cancel tests)."""
+        self._firmware = firmware
+        self.executed: list[Plan] = []
+        self.inspected: list[ImageSource] = []
+        self.hashed: list[str] = []
+        self.blocking = threading.Event()
+        """Set once the scripted install waits for cancellation."""
+
+    def firmware(self) -> str:
+        return self._firmware
+
+    def discover(self) -> Inventory:
+        return inventory(load_snapshot(MACHINE))
+
+    def plan_layout(self, request: LayoutRequest, *, disk_size: int, sector_size: int) -> Layout:
+        return plan_layout(request, disk_size=disk_size, sector_size=sector_size)
+
+    def inspect_image(self, source: ImageSource) -> ImageSummary:
+        self.inspected.append(source)
+        if "missing" in source.ref:
+            raise UserError(f"{source.ref}: manifest unknown (no such image in the registry)")
+        if "plain" in source.ref:
+            return ImageSummary(
+                lines=("OS:        Plain Linux",), bootable=False, problem="no composefs hook"
+            )
+        return ImageSummary(
+            lines=("OS:        Debian GNU/Linux 13 (trixie)", "Kernel:    6.12.48+deb13-amd64"),
+            bootable=True,
+        )
+
+    def plan_text(self, plan: Plan) -> str:
+        return render.plan_text(plan)
+
+    def answers_toml(self, plan: Plan) -> str:
+        return render.answers_toml(plan)
+
+    def load_plan(self, path: str, inventory: Inventory) -> Plan:
+        return resolve(load_answers(path), inventory=inventory)
+
+    def hash_password(self, password: str) -> str:
+        self.hashed.append(password)
+        return "$6$fakesalt$" + "x" * 86
+
+    def timezones(self) -> tuple[str, ...]:
+        return ZONES
+
+    def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
+        self.executed.append(plan)
+        return self._events(cancel)
+
+    def _events(self, cancel: threading.Event) -> Generator[Event, None, object]:
+        total = len(STEPS)
+        for index, (step, title) in enumerate(STEPS, 1):
+            yield StepStarted(step=step, title=title, index=index, total=total)
+            if step == self.fail_at:
+                raise InstallerError(f"{title} failed: sgdisk exited with code 4\nmore detail")
+            if step == "fetch":
+                yield Output(step=step, line="Copying blob sha256:1234")
+                yield Warning(step=step, message="registry is slow")
+                for done in range(0, 101, 10):
+                    yield Progress(step=step, done=done * MiB, total=100 * MiB, detail="layer 1/1")
+                if self.block:
+                    self.blocking.set()
+                    while not cancel.wait(0.02):
+                        pass
+                    raise Cancelled("install cancelled; everything done so far was undone")
+            yield StepDone(step=step, summary=f"{title}: ok")
+            time.sleep(0)
+        return "result"
+
+
+def screen_text(app: App[object]) -> str:
+    """The characters on screen, as a terminal would show them (for glyph and content checks)."""
+    width, height = app.size
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
+    return console.export_text(styles=False)
