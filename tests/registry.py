@@ -37,6 +37,28 @@ http:
   addr: 127.0.0.1:{port}
 """
 
+AUTH = """\
+auth:
+  htpasswd:
+    realm: obelisk-test
+    path: {htpasswd}
+"""
+USER, PASSWORD = "alice", "s3cret-pw"
+"""The one account of the `auth_registry` fixture."""
+
+
+def bcrypt_line(user: str, password: str) -> str:
+    """An htpasswd line; docker-registry accepts only bcrypt (libxcrypt makes it here)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # deprecated, but the venv's 3.11 has it and it saves a dependency
+
+    # Cost 4: the registry checks it on every request, and this is a test password.
+    salt = crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)
+    return f"{user}:{crypt.crypt(password, salt)}\n"
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -51,6 +73,8 @@ class Registry:
     host: str
     root: Path
     log: Path
+    creds: str | None = None
+    """`USER:PASSWORD` when the registry requires login."""
 
     def url(self, name_tag: str) -> str:
         return f"docker://{self.host}/{name_tag}"
@@ -71,6 +95,7 @@ class Registry:
                 "--all",
                 "--preserve-digests",
                 "--dest-tls-verify=false",
+                *([f"--dest-creds={self.creds}"] if self.creds else []),
                 src,
                 dest,
             ],
@@ -90,32 +115,55 @@ def _wait_ready(host: str, svc: runner.Service, log: Path, timeout: float = 20.0
             with urllib.request.urlopen(f"http://{host}/v2/", timeout=2) as resp:
                 if resp.status == 200:
                     return
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:  # answering, and wants a login
+                return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.1)
     raise RuntimeError(f"docker-registry did not answer on {host} within {timeout:g} s")
 
 
-def start_registry(root: Path) -> Iterator[Registry]:
-    """Run a registry with storage under `root` until the generator is closed."""
+def start_registry(root: Path, *, login: bool = False) -> Iterator[Registry]:
+    """Run a registry with storage under `root` until the generator is closed.
+
+    With `login`, it requires `USER:PASSWORD` (htpasswd auth over plain HTTP on 127.0.0.1).
+    """
     port = free_port()
     storage = root / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     config = root / "config.yml"
-    config.write_text(CONFIG.format(storage=storage, port=port))
+    text = CONFIG.format(storage=storage, port=port)
+    if login:
+        htpasswd = root / "htpasswd"
+        htpasswd.write_text(bcrypt_line(USER, PASSWORD))
+        text += AUTH.format(htpasswd=htpasswd)
+    config.write_text(text)
     log = root / "registry.log"
     host = f"127.0.0.1:{port}"
     with runner.service([BINARY, "serve", str(config)], log_path=str(log)) as svc:
         _wait_ready(host, svc, log)
-        yield Registry(host=host, root=root, log=log)
+        yield Registry(host=host, root=root, log=log, creds=f"{USER}:{PASSWORD}" if login else None)
 
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """A session-wide registry on 127.0.0.1:<free port>; stopped by its PID at the end."""
+    _need_tools()
+    root = Path(tempfile.mkdtemp(prefix="registry-", dir=tmp_path_factory.getbasetemp()))
+    yield from start_registry(root)
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """Like `registry`, but every request needs `Registry.creds` (alice:s3cret-pw)."""
+    _need_tools()
+    root = Path(tempfile.mkdtemp(prefix="registry-auth-", dir=tmp_path_factory.getbasetemp()))
+    yield from start_registry(root, login=True)
+
+
+def _need_tools() -> None:
     if not Path(BINARY).exists() or shutil.which("skopeo") is None:
         pytest.skip(
             "docker-registry and skopeo are needed (apt-get install docker-registry skopeo)"
         )
-    root = Path(tempfile.mkdtemp(prefix="registry-", dir=tmp_path_factory.getbasetemp()))
-    yield from start_registry(root)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from collections.abc import Generator
 from pathlib import Path
@@ -17,7 +19,7 @@ from installer.image.ref import FetchOptions, parse_ref
 from storage import runner
 from tests.imagebuild import LAYER_TYPES, TRICKY_COMPRESSION, digest_of, tricky_layers
 from tests.installer.image.conftest import Images
-from tests.registry import free_port
+from tests.registry import Registry, free_port
 
 PLAIN = FetchOptions(tls_verify=False, arch="amd64")
 R = TypeVar("R")
@@ -218,3 +220,26 @@ def test_credentials_never_reach_argv_or_logs(
     assert "authfile" in caplog.text
     assert "s3cret" not in caplog.text
     fetched.remove_layout()
+
+
+def test_login_with_creds_or_authfile_and_clear_errors_without(
+    auth_registry: Registry, images: Images, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert auth_registry.creds is not None
+    ref = parse_ref(auth_registry.push_layout(images.multi.layout, "private:1"))
+    caplog.clear()  # the test's own push passed --dest-creds; obelisk's calls are checked below
+    for opts in (PLAIN, FetchOptions(tls_verify=False, arch="amd64", creds="alice:wrong")):
+        with pytest.raises(UserError, match=r"not authorized to pull .*--creds USER:PASSWORD"):
+            drain(fetch(ref, tmp_path / "w", opts))
+        assert not (tmp_path / "w" / "oci").exists()
+    with_creds = FetchOptions(tls_verify=False, arch="amd64", creds=auth_registry.creds)
+    _, fetched = drain(fetch(ref, tmp_path / "a", with_creds))
+    assert fetched.manifest_digest == images.multi.manifest_digest
+    fetched.remove_layout()
+    token = base64.b64encode(auth_registry.creds.encode()).decode()
+    authfile = tmp_path / "auth.json"
+    authfile.write_text(json.dumps({"auths": {auth_registry.host: {"auth": token}}}))
+    m = inspect_manifest(ref, FetchOptions(tls_verify=False, arch="amd64", authfile=authfile))
+    assert m.digest == images.multi.manifest_digest
+    assert "s3cret" not in caplog.text
