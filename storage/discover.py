@@ -320,6 +320,17 @@ def _wwn_from_wwid(wwid: str) -> str:
     return ""
 
 
+def _owner_of(path: str, mounted: Iterable[tuple[str, str]]) -> str:
+    """The device whose mount holds `path` (the longest mount point above it), or empty."""
+    best, owner = -1, ""
+    for mountpoint, name in mounted:
+        if (path == mountpoint or path.startswith(mountpoint.rstrip("/") + "/")) and len(
+            mountpoint
+        ) > best:
+            best, owner = len(mountpoint), name
+    return owner
+
+
 def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
@@ -358,11 +369,13 @@ class _Machine:
                     by_path["/dev/" + path.removeprefix("/dev/")] = name
 
         self.mountpoints: dict[str, list[str]] = {}
+        mounted: list[tuple[str, str]] = []
         for mount in parse_mountinfo(snapshot.mountinfo):
             # btrfs reports an anonymous 0:N device number: fall back to the mount source.
             owner = by_devno.get(mount.devno) or by_path.get(mount.source)
             if owner:
                 self.mountpoints.setdefault(owner, []).append(mount.mountpoint)
+                mounted.append((mount.mountpoint, owner))
         for swap in parse_swaps(snapshot.swaps):
             if swap in by_path:
                 self.mountpoints.setdefault(by_path[swap], []).append(SWAP)
@@ -372,6 +385,13 @@ class _Machine:
         for name, holders in self.holders.items():
             for holder in holders:
                 self.slaves.setdefault(holder, set()).add(name)
+        for name in self.records:
+            # A loop device rests on the disk that holds its file, as dm rests on its slaves:
+            # a root on a loop (live "toram"/persistence setups) keeps that disk busy too.
+            backing = self.attr(name, "loop/backing_file").removesuffix(" (deleted)")
+            owner = _owner_of(backing, mounted) if backing else ""
+            if owner and owner != name:
+                self.slaves.setdefault(name, set()).add(owner)
 
         def below(mountpoints: Iterable[str]) -> set[str]:
             wanted = set(mountpoints)

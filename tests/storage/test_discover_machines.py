@@ -14,6 +14,8 @@ from storage.discover import (
     NOT_A_TARGET,
     READ_ONLY,
     TOO_SMALL,
+    Snapshot,
+    UdevRecord,
     inventory,
     load_snapshot,
 )
@@ -274,3 +276,36 @@ def test_live_machine_offers_the_internal_disk() -> None:
     disk = inv.candidates[0]
     assert disk.by_id == "/dev/disk/by-id/wwn-0x500a0751e2112345"
     assert [p.fslabel for p in disk.partitions] == ["System Reserved", ""]
+
+
+def test_root_on_a_loop_keeps_the_disk_with_its_file_busy() -> None:
+    # A root filesystem in a file (live persistence, WSL-like setups): / is loop0 on sda1.
+    disk = "/devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda"
+    records = (
+        UdevRecord(devpath=disk, node="sda", properties={"DEVTYPE": "disk"}),
+        UdevRecord(devpath=f"{disk}/sda1", node="sda1", properties={"DEVTYPE": "partition"}),
+        UdevRecord(devpath="/devices/virtual/block/loop0", node="loop0", properties={}),
+        UdevRecord(devpath="/devices/pci0000:00/0000:00:17.0/ata2/block/sdb", node="sdb"),
+    )
+    attrs = {
+        "sda/dev": "8:0",
+        "sda/size": str(64 * GiB // 512),
+        "sda/sda1/dev": "8:1",
+        "sda/sda1/partition": "1",
+        "loop0/dev": "7:0",
+        "loop0/size": str(8 * GiB // 512),
+        "loop0/loop/backing_file": "/mnt/persist/root.img",
+        "sdb/dev": "8:16",
+        "sdb/size": str(64 * GiB // 512),
+    }
+    mountinfo = (
+        "20 1 7:0 / / rw - ext4 /dev/loop0 rw\n21 20 8:1 / /mnt/persist rw - ext4 /dev/sda1 rw\n"
+    )
+    inv = inventory(Snapshot(records=records, sysfs=attrs, mountinfo=mountinfo))
+    sda = excluded(inv, "/dev/sda")
+    assert f"{LIVE_MEDIUM}: sda1 backs / (the running system)" in sda.reasons
+    assert f"{IN_USE}: sda1 is mounted at /mnt/persist" in sda.reasons
+    loop = excluded(inv, "/dev/loop0")
+    assert loop.disk.backing_file == "/mnt/persist/root.img"
+    assert f"{LIVE_MEDIUM}: loop0 backs / (the running system)" in loop.reasons
+    assert [d.path for d in inv.candidates] == ["/dev/sdb"]
