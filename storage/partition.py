@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import _ped
@@ -145,7 +146,13 @@ def apply_layout(device: str, layout: Layout, *, timeout: float = 10.0) -> tuple
                 f"{device} holds {size} bytes, less than the {layout.disk_size} bytes the "
                 "layout was planned for"
             )
-    runner.run(["wipefs", "--all", "--quiet", device])
+    # wipefs opens the disk exclusively, so it also fails (before writing) on a disk in use.
+    wiped = runner.run(["wipefs", "--all", "--quiet", device], check=False)
+    if wiped.returncode != 0:
+        reason = (wiped.stderr or wiped.stdout).strip()
+        if "busy" in reason.lower():
+            raise PartitionError(f"{device} is in use (a partition is mounted or held): {reason}")
+        raise PartitionError(f"could not wipe the old signatures on {device}: {reason}")
     with _device(device) as dev:
         try:
             disk = parted.freshDisk(dev, "gpt")
@@ -192,3 +199,30 @@ def _verify(device: str, layout: Layout) -> None:
             f"the partition table on {device} does not match the plan: found {found}, "
             f"expected {expected}"
         )
+    # mkfs goes through the kernel's idea of each partition: it must match the table too, or
+    # a stale (busy) partition would send a filesystem to the wrong place.
+    stale = _kernel_mismatches(device, layout)
+    if stale:
+        runner.run(["partx", "-u", device], check=False)
+        stale = _kernel_mismatches(device, layout)
+    if stale:
+        raise PartitionError(
+            f"the kernel still uses an old partition table on {device} ({'; '.join(stale)}): "
+            "is a partition of it in use?"
+        )
+
+
+def _kernel_mismatches(device: str, layout: Layout) -> list[str]:
+    problems = []
+    for spec in layout.partitions:
+        node = loop.partition_path(device, spec.number)
+        sysfs = Path("/sys/class/block") / Path(node).name
+        try:
+            start = int((sysfs / "start").read_text()) * 512
+            size = int((sysfs / "size").read_text()) * 512
+        except (OSError, ValueError):
+            problems.append(f"{node} is missing")
+            continue
+        if (start, size) != (spec.start, spec.size):
+            problems.append(f"{node} spans {start}+{size}, not {spec.start}+{spec.size}")
+    return problems

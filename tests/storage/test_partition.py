@@ -148,3 +148,36 @@ def test_mkfs_refuses_bad_labels_and_uuids(tmp_path: Path) -> None:
     assert mkfs.make_filesystem(str(image), Filesystem.VFAT, label="ESP", uuid="abcd1234") == (
         "ABCD-1234"
     )
+
+
+def test_repartitioning_under_a_mounted_partition_fails_loudly(tmp_path: Path) -> None:
+    """The kernel cannot drop a busy partition: apply_layout must say so, not carry on."""
+    image = tmp_path / "disk.img"
+    loop.create_sparse(image, DISK)
+    with loop.attach(image) as device:
+        nodes = partition.apply_layout(
+            device, plan_layout(LayoutRequest(arch="x86_64"), disk_size=DISK)
+        )
+        mkfs.make_filesystem(nodes[1], Filesystem.EXT4, label="root")
+        with mount.mounted(nodes[1], tmp_path / "busy"):
+            other = plan_layout(LayoutRequest(arch="x86_64", swap_size=512 * MiB), disk_size=DISK)
+            before = partition.read_table(device)
+            with pytest.raises(PartitionError, match=rf"{device} is in use .*busy"):
+                partition.apply_layout(device, other, timeout=2)
+            assert partition.read_table(device) == before
+
+
+def test_kernel_view_is_checked_against_the_layout(tmp_path: Path) -> None:
+    """The check behind apply_layout's last guard: the kernel's partitions vs the plan."""
+    image = tmp_path / "disk.img"
+    loop.create_sparse(image, DISK)
+    with loop.attach(image) as device:
+        plain = plan_layout(LayoutRequest(arch="x86_64"), disk_size=DISK)
+        partition.apply_layout(device, plain)
+        assert partition._kernel_mismatches(device, plain) == []
+        other = plan_layout(LayoutRequest(arch="x86_64", swap_size=512 * MiB), disk_size=DISK)
+        problems = partition._kernel_mismatches(device, other)
+        assert problems == [
+            f"{device}p2 spans {GiB + MiB}+{DISK - GiB - 2 * MiB}, not {GiB + MiB}+{512 * MiB}",
+            f"{device}p3 is missing",
+        ]
