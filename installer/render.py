@@ -12,11 +12,16 @@ from typing import Any
 import tomlkit
 from tomlkit.items import Table
 
-from installer.plan import Plan, RootAccount, User
+from installer.plan import FinishAction, Plan, RootAccount, User
 from storage.layout import DEFAULT_ESP_SIZE
 from storage.sizes import GiB, KiB, MiB, TiB, format_size
 
 JSON_VERSION = 1
+FINISH_TEXT = {
+    FinishAction.REBOOT: "reboot into the new system",
+    FinishAction.POWEROFF: "power off",
+    FinishAction.NONE: "stay in the installer (no reboot)",
+}
 
 
 def _size(n: int) -> str:
@@ -158,7 +163,7 @@ def plan_text(plan: Plan) -> str:
             out.append(f"  {n}. {lines[0]}{more}")
     else:
         out.append("Post-install commands: none")
-    out.append(f"When done: {plan.finish.value}")
+    out.append(f"When done: {FINISH_TEXT[plan.finish]}")
     return "\n".join(out) + "\n"
 
 
