@@ -19,6 +19,7 @@ from typing import Any
 import pyudev
 
 from storage import runner, sysfs
+from storage.errors import StorageError
 from storage.layout import ALIGNMENT, MIN_ESP_SIZE, MIN_ROOT_SIZE
 from storage.model import Disk, Excluded, Inventory, Partition, Transport
 from storage.sizes import format_size
@@ -556,7 +557,14 @@ def inventory(snapshot: Snapshot, *, min_size: int = DEFAULT_MIN_SIZE) -> Invent
 
 def _blkid(node: str) -> dict[str, str]:
     """Probe a device like udev's blkid builtin does, as ID_* properties (empty if nothing)."""
-    result = runner.run(["blkid", "-p", "-o", "export", node], check=False, timeout=30)
+    try:
+        result = runner.run(["blkid", "-p", "-o", "export", node], check=False, timeout=10)
+    except runner.MissingToolError:
+        raise
+    except StorageError as exc:
+        # A dying USB stick must not stop the listing of every other disk.
+        log.warning("cannot probe %s: %s", node, exc)
+        return {}
     if result.returncode != 0:
         # 2: nothing found (or not readable), 8: ambivalent signatures; either way, no facts.
         return {}
