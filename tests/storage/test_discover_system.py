@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 from storage import runner
-from storage.discover import IN_USE, LIVE_MEDIUM, NOT_A_TARGET, _blkid, capture, discover
+from storage.discover import (
+    IN_USE,
+    LIVE_MEDIUM,
+    NOT_A_TARGET,
+    _blkid,
+    capture,
+    discover,
+    inventory,
+    load_snapshot,
+    save_snapshot,
+)
 from storage.layout import ESP_TYPE
 from storage.model import Disk, Excluded, Transport
 from storage.sizes import GiB
@@ -160,3 +170,12 @@ def test_blkid_probe_reads_like_udev(tmp_path: Path) -> None:
     assert found["ID_FS_LABEL"] == "my root"  # blkid's `\ ` escape undone
     assert len(found["ID_FS_UUID"]) == 36
     assert _blkid(str(tmp_path / "missing")) == {}
+
+
+def test_a_recorded_real_machine_replays_to_the_same_inventory(tmp_path: Path) -> None:
+    with loop_device(tmp_path / "disk.img") as device:
+        snapshot = capture()
+    save_snapshot(snapshot, tmp_path / "machine")
+    replayed = inventory(load_snapshot(tmp_path / "machine"))
+    assert replayed == inventory(snapshot)
+    assert any(d.path == device for d in replayed.candidates)
