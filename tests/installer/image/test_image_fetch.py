@@ -17,7 +17,13 @@ from installer.image import oci
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest, skopeo_error
 from installer.image.ref import FetchOptions, parse_ref
 from storage import runner
-from tests.imagebuild import LAYER_TYPES, TRICKY_COMPRESSION, digest_of, tricky_layers
+from tests.imagebuild import (
+    LAYER_TYPES,
+    TRICKY_COMPRESSION,
+    digest_of,
+    tricky_layers,
+    write_layout,
+)
 from tests.installer.image.conftest import Images
 from tests.registry import Registry, free_port
 
@@ -243,3 +249,20 @@ def test_login_with_creds_or_authfile_and_clear_errors_without(
     m = inspect_manifest(ref, FetchOptions(tls_verify=False, arch="amd64", authfile=authfile))
     assert m.digest == images.multi.manifest_digest
     assert "s3cret" not in caplog.text
+
+
+@pytest.mark.parametrize("transport", ["dir", "docker-archive"])
+def test_fetch_converts_other_transports_to_the_same_layers(
+    images: Images, tmp_path: Path, transport: str
+) -> None:
+    """docker-archive stores a Docker manifest: the OCI copy differs, the layer content must not."""
+    # Docker images cannot carry zstd layers: a gzip-only build of the same layers.
+    built = write_layout(tmp_path / "gz", tricky_layers(), compression="gzip")
+    where = tmp_path / ("img" if transport == "dir" else "img.tar")
+    dest = f"{transport}:{where}" + (":tricky:7" if transport == "docker-archive" else "")
+    runner.run(["skopeo", "copy", "--quiet", f"oci:{built.layout}:latest", dest])
+    _, fetched = drain(fetch(parse_ref(dest), tmp_path / "w", FetchOptions(arch="amd64")))
+    assert [layer.diff_id for layer in fetched.layers] == list(images.tricky.diff_ids)
+    for layer in fetched.layers:
+        assert oci.uncompressed_digest(layer.path, layer.media_type)[0] == layer.diff_id
+    fetched.remove_layout()
