@@ -1,0 +1,75 @@
+"""How events look on a terminal, a pipe and in JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from installer.events import Output, Progress, StepDone, StepStarted, Warning
+from installer.progress import EventPrinter, Rate, format_duration, progress_text
+from storage.sizes import MiB
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_gives_speed_and_time_left_after_half_a_second() -> None:
+    clock = Clock()
+    rate = Rate(clock)  # type: ignore[arg-type]
+    assert rate.update(0, 100 * MiB) == (None, None)
+    clock.now += 2
+    speed, left = rate.update(20 * MiB, 100 * MiB)
+    assert speed == 10 * MiB and left == 8
+
+
+def test_progress_text_bytes_and_counts() -> None:
+    event = Progress(step="fetch", done=30 * MiB, total=120 * MiB)
+    assert progress_text(event, 10 * MiB, 9) == "fetch: 30 MiB of 120 MiB (25%), 10 MiB/s, 9s left"
+    files = Progress(step="deploy", done=3, total=9, unit="files")
+    assert progress_text(files, None, None) == "deploy: 3 of 9 files"
+    assert format_duration(3725) == "1h02m"
+
+
+def test_pipe_output_prints_progress_at_most_every_tenth() -> None:
+    out = io.StringIO()
+    show = EventPrinter("human", out, tty=False)
+    show(StepStarted(step="fetch", title="Fetching x", index=2, total=9))
+    for done in range(0, 101):
+        show(Progress(step="fetch", done=done, total=100))
+    show(Warning(step="fetch", message="careful"))
+    show(Output(step="fetch", line="a line"))
+    show(StepDone(step="fetch", summary="2 layers"))
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "[2/9] Fetching x"
+    assert sum("fetch: " in line for line in lines) == 11
+    assert lines[-3:] == ["      warning: careful", "      a line", "      done: 2 layers"]
+
+
+def test_terminal_redraws_one_line_then_ends_it() -> None:
+    out = io.StringIO()
+    show = EventPrinter("human", out, tty=True)
+    show(Progress(step="deploy", done=1, total=4))
+    show(Progress(step="deploy", done=2, total=4))
+    show(StepDone(step="deploy"))
+    text = out.getvalue()
+    assert text.count("\r\033[K") == 2 and text.endswith("\n      done\n")
+
+
+def test_json_mode_is_one_object_per_event() -> None:
+    out = io.StringIO()
+    show = EventPrinter("json", out)
+    show(Progress(step="fetch", done=5, total=10, detail="sha256:ab"))
+    record = json.loads(out.getvalue())
+    assert record == {
+        "event": "Progress",
+        "step": "fetch",
+        "done": 5,
+        "total": 10,
+        "unit": "bytes",
+        "detail": "sha256:ab",
+    }
