@@ -116,6 +116,11 @@ def install_bootloader(
         )
     if not image_id or "/" in image_id or any(c.isspace() for c in image_id):
         raise InstallerError(f"invalid image id for a boot entry: {image_id!r}")
+    if timeout < 0:
+        raise UserError(f"bootloader.timeout must be 0 or more seconds, not {timeout}")
+    for karg in extra_kargs:
+        if not karg.strip() or any(c in karg for c in "\n\r\0"):
+            raise UserError(f"bootloader.kargs: {karg!r} must be a non-empty single line")
     kernel = find_kernel(tree)
     if kernel.initrd is None:
         raise UserError(
@@ -126,7 +131,8 @@ def install_bootloader(
     sd_boot = _find_systemd_boot(tree, efi_arch, host_root)
     os_release = read_os_release(tree)
     title = os_release.get("PRETTY_NAME") or os_release.get("NAME") or "Linux"
-    version = os_release.get("VERSION_ID") or image_version or ""
+    # A label is free text; a BLS value must be one line.
+    version = os_release.get("VERSION_ID") or " ".join((image_version or "").split())
     options = kernel_cmdline(
         root_uuid=root_uuid,
         image_id=image_id,
@@ -147,8 +153,8 @@ def install_bootloader(
                 options=options,
             )
         )
-    except ValueError as exc:
-        raise UserError(f"boot entry: {exc}; check bootloader.kargs in the answer file") from exc
+    except ValueError as exc:  # every value was checked above; this would be our bug
+        raise InstallerError(f"cannot write the boot entry: {exc}") from exc
     if kernel.others:
         yield Warning(step=STEP, message=_several_kernels(kernel))
 

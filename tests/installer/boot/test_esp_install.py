@@ -243,7 +243,9 @@ def test_aarch64_uses_its_own_binaries_and_kargs(esp: FatImage, tmp_path: Path) 
         ("no-kernel", "image has no kernel"),
         ("no-initrd", "image has no initramfs for kernel 6.1.0"),
         ("bad-kargs", r"kargs\.d/30-bad\.toml: not valid TOML"),
-        ("bad-extra", "check bootloader.kargs"),
+        ("bad-extra", "bootloader.kargs: 'a\\\\nb' must be a non-empty single line"),
+        ("empty-extra", "bootloader.kargs: '' must be"),
+        ("bad-timeout", "bootloader.timeout must be 0 or more seconds, not -1"),
         ("bad-arch", "architecture 's390x' has no UEFI systemd-boot"),
     ],
 )
@@ -255,6 +257,7 @@ def test_user_errors_leave_the_esp_untouched(
     host = Path("/")
     extra: tuple[str, ...] = ()
     arch = "x86_64"
+    timeout = 1
     if case == "no-sd-boot":
         host = tmp_path / "empty-host"
     elif case == "no-kernel":
@@ -265,6 +268,10 @@ def test_user_errors_leave_the_esp_untouched(
         write(root, "/usr/lib/bootc/kargs.d/30-bad.toml", "kargs = [")
     elif case == "bad-extra":
         extra = ("a\nb",)
+    elif case == "empty-extra":
+        extra = ("",)
+    elif case == "bad-timeout":
+        timeout = -1
     elif case == "bad-arch":
         arch = "s390x"
     with pytest.raises(UserError, match=message):
@@ -274,7 +281,7 @@ def test_user_errors_leave_the_esp_untouched(
                 tree,
                 image_id=ID_A,
                 root_uuid=UUID,
-                timeout=1,
+                timeout=timeout,
                 extra_kargs=extra,
                 arch=arch,
                 host_root=host,
