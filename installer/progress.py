@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TextIO
 
@@ -29,8 +30,8 @@ def format_duration(seconds: float) -> str:
 class Rate:
     """Speed and time left of one step, from the first progress event on."""
 
-    def __init__(self, clock: type[time.monotonic] | None = None) -> None:
-        self._clock = clock or time.monotonic
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._start: tuple[float, int] | None = None
 
     def update(self, done: int, total: int | None) -> tuple[float | None, float | None]:

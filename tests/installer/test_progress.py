@@ -20,7 +20,7 @@ class Clock:
 
 def test_rate_gives_speed_and_time_left_after_half_a_second() -> None:
     clock = Clock()
-    rate = Rate(clock)  # type: ignore[arg-type]
+    rate = Rate(clock)
     assert rate.update(0, 100 * MiB) == (None, None)
     clock.now += 2
     speed, left = rate.update(20 * MiB, 100 * MiB)
