@@ -23,11 +23,12 @@ TOOLS = {"losetup": "mount", "partx": "util-linux"}
 """Programs this module runs, for `runner.require` at the start of an install."""
 
 
-def create_sparse(path: Path, size: int, *, overwrite: bool = False) -> None:
+def create_sparse(path: str | os.PathLike[str], size: int, *, overwrite: bool = False) -> None:
     """Create `path` as a sparse file of `size` bytes (a multiple of 512, as loop needs).
 
     An existing non-empty file is kept unless `overwrite`: it may be someone's disk image.
     """
+    path = Path(path)
     if size <= 0 or size % 512:
         raise StorageError(f"disk image size must be a positive multiple of 512 bytes, got {size}")
     try:
