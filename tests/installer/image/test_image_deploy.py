@@ -208,6 +208,19 @@ def test_reference_extraction_applies_whiteouts_and_metadata(
     assert len(reference) == 36
 
 
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of any process (an orphaned skopeo, say) naming `text`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in argv:
+            found.append(argv)
+    return found
+
+
 @pytest.mark.parametrize("step", ["fetch", "deploy"])
 def test_sigterm_during_deploy_cleans_up(tmp_path: Path, step: str) -> None:
     """SIGTERM while skopeo copies (or while layers are applied): exit 130, no scratch, no child."""
@@ -235,6 +248,7 @@ def test_sigterm_during_deploy_cleans_up(tmp_path: Path, step: str) -> None:
     assert proc.returncode == 130, err
     assert "interrupted; cleaned up" in err
     assert not [p for p in os.listdir(root) if p.startswith(".obelisk-scratch-")]
+    assert _processes_mentioning(str(root)) == []
     assert not (root / "composefs" / "images").exists() or not os.listdir(
         root / "composefs" / "images"
     )
