@@ -66,8 +66,8 @@ def deploy_layers(
     repo.create()
     tree = Tree(objects=repo.objects)
 
-    def store(path: str, stream: BinaryIO, size: int, node: Inode) -> None:
-        node.digest = repo.add_stream(stream, size)
+    def store(path: str, stream: BinaryIO, size: int, node: Inode) -> Generator[None, None, None]:
+        node.digest = yield from repo.add_stream(stream, size)
 
     total = sum(layer.size for layer in layers)
     done = 0
@@ -104,7 +104,7 @@ def scan_layers(layers: Sequence[LayerBlob], *, keep: Callable[[str], bool]) -> 
     """
     tree = Tree()
 
-    def hold(path: str, stream: BinaryIO, size: int, node: Inode) -> None:
+    def hold(path: str, stream: BinaryIO, size: int, node: Inode) -> Generator[None, None, None]:
         if keep(path):
             node.content = stream.read(size)
             return
@@ -113,6 +113,7 @@ def scan_layers(layers: Sequence[LayerBlob], *, keep: Callable[[str], bool]) -> 
             if not chunk:
                 break
             size -= len(chunk)
+            yield
 
     for layer in layers:
         for _ in apply_layer(tree, layer, hold):

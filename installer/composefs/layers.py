@@ -11,11 +11,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
 import os
 import stat
 import tarfile
 import zlib
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, Protocol
 
@@ -38,11 +39,19 @@ WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 
 
+_NOTHING: Iterator[None] = iter(())
+
+
 class ContentSink(Protocol):
     """Receives the content of each regular file larger than `INLINE_MAX` as it streams."""
 
-    def __call__(self, path: str, stream: BinaryIO, size: int, node: Inode) -> None:
-        """Consume exactly `size` bytes of `stream`; set `node.digest` and/or `node.content`."""
+    def __call__(
+        self, path: str, stream: BinaryIO, size: int, node: Inode
+    ) -> Generator[None, None, None]:
+        """Consume exactly `size` bytes of `stream`; set `node.digest` and/or `node.content`.
+
+        Yields now and then while copying, so that progress keeps moving inside large files.
+        """
         ...
 
 
@@ -219,12 +228,13 @@ class LayerApplier:
         else:
             del parent.children[target]
 
-    def apply(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def apply(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> Iterator[None]:
+        """Apply one entry; the returned iterator copies a regular file's content (run it out)."""
         name = member.name
         parts = normalise(name, "entry", self.layer)
         if parts and parts[-1].startswith(WHITEOUT):
             self._whiteout(parts, name)
-            return
+            return _NOTHING
         sec, nsec = _mtime(member)
         common = {
             "uid": member.uid,
@@ -236,7 +246,7 @@ class LayerApplier:
         perm = member.mode & 0o7777
         if member.islnk():
             self._hardlink(member, parts)
-            return
+            return _NOTHING
         if member.isdir():
             node = Inode(stat.S_IFDIR | perm, **common)  # type: ignore[arg-type]
         elif member.isreg():
@@ -259,12 +269,12 @@ class LayerApplier:
                 f"layer {short(self.layer.digest)}: skipped {name!r} "
                 f"(tar entry type {member.type!r} is not supported)"
             )
-            return
+            return _NOTHING
         if not parts:
             if not node.is_dir:
                 raise self.fail(name, "replaces the image root with a non-directory")
             self.tree.root.take_metadata(node)
-            return
+            return _NOTHING
         parent = self._parent(parts, name)
         assert parent.children is not None
         base = parts[-1]
@@ -275,13 +285,14 @@ class LayerApplier:
             parent.children[base] = node
         self._mark(parts)
         if node.is_reg:
-            self._content(member, tar, node, "/" + "/".join(parts))
+            return self._content(member, tar, node, "/" + "/".join(parts))
+        return _NOTHING
 
     def _content(
         self, member: tarfile.TarInfo, tar: tarfile.TarFile, node: Inode, path: str
-    ) -> None:
+    ) -> Iterator[None]:
         if member.size == 0:
-            return
+            return _NOTHING
         stream = tar.extractfile(member)
         assert stream is not None
         if member.size <= INLINE_MAX:
@@ -289,8 +300,8 @@ class LayerApplier:
             if len(data) != member.size:
                 raise self.fail(member.name, "is truncated")
             node.content = data
-        else:
-            self.sink(path, stream, member.size, node)  # type: ignore[arg-type]
+            return _NOTHING
+        return self.sink(path, stream, member.size, node)  # type: ignore[arg-type]
 
     def _hardlink(self, member: tarfile.TarInfo, parts: list[str]) -> None:
         name = member.name
@@ -346,15 +357,15 @@ def apply_layer(
                     # tarfile keeps every member it has read; drop them so that memory does
                     # not grow with the number of files in the layer.
                     tar.members.clear()  # type: ignore[attr-defined]
-                    applier.apply(member, tar)
-                    if raw.count - reported >= PROGRESS_EVERY:
-                        reported = raw.count
-                        yield Progress(
-                            step=STEP,
-                            done=done_before + raw.count,
-                            total=total,
-                            detail=layer.digest,
-                        )
+                    for _ in itertools.chain((None,), applier.apply(member, tar)):
+                        if raw.count - reported >= PROGRESS_EVERY:
+                            reported = raw.count
+                            yield Progress(
+                                step=STEP,
+                                done=done_before + raw.count,
+                                total=total,
+                                detail=layer.digest,
+                            )
             plain.drain()
             raw.drain()
         except (

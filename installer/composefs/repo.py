@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Generator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -68,11 +69,12 @@ class Repository:
     def object_file(self, digest: str) -> Path:
         return self.objects / object_path(digest)
 
-    def add_stream(self, stream: BinaryIO, size: int) -> str:
+    def add_stream(self, stream: BinaryIO, size: int) -> Generator[None, None, str]:
         """Store exactly `size` bytes from `stream` as an object; returns its fs-verity digest.
 
         The bytes go to a temp file in `objects/` (same filesystem) while being hashed, then are
         linked to their name; an object that is already there is kept and the temp dropped.
+        Yields after each chunk so that the caller can report progress.
         """
         hasher = FsVerityHasher()
         fd, tmp = tempfile.mkstemp(dir=self.objects, prefix=".tmp-")
@@ -86,6 +88,7 @@ class Repository:
                     hasher.update(chunk)
                     out.write(chunk)
                     left -= len(chunk)
+                    yield
                 os.fchmod(out.fileno(), 0o644)
             digest = hasher.hexdigest()
             self._commit(Path(tmp), digest, size)

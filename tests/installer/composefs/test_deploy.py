@@ -466,3 +466,19 @@ def test_torn_object_is_replaced_and_tree_reads_from_objects(ext4: Path, tmp_pat
     assert (tmp_path / "vmlinuz").read_bytes() == kernel
     record = json.loads((root / "state" / "deploy" / second.id / "origin.json").read_text())
     assert record["kernel-version"] == "6.12.0-1-amd64"
+
+
+def test_progress_moves_inside_a_large_file_and_closing_there_leaves_no_temp(
+    ext4: Path, tmp_path: Path
+) -> None:
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    layer = lb.write_layer(blobs, [lb.file("big", os.urandom(40 * MiB))], "plain")
+    root = ext4 / "root"
+    root.mkdir()
+    gen = deploy_layers(root, [layer], origin={})
+    first = next(gen)
+    assert isinstance(first, Progress) and 0 < first.done < layer.size
+    assert list((root / "composefs" / "objects").glob(".tmp-*"))  # mid-copy
+    gen.close()
+    assert _leftovers(root) == []
