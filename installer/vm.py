@@ -1,0 +1,253 @@
+"""Boot a disk (image file) in QEMU with UEFI and watch its serial console for markers.
+
+The serial line is a Unix socket that QEMU waits on, so no byte of the console is lost before we
+connect, and keys (systemd-boot menu choices, a shell command) can be typed into it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from installer.errors import InstallerError, UserError
+from storage.runner import require, service
+
+logger = logging.getLogger(__name__)
+
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+
+_ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Marker:
+    """A named regular expression to look for on the console."""
+
+    name: str
+    pattern: str
+
+
+DEFAULT_MARKERS: tuple[Marker, ...] = (
+    Marker(name="firmware", pattern=r"BdsDxe: (loading|starting) Boot"),
+    Marker(name="systemd-boot", pattern=r"Boot in \d+ s|systemd-boot"),
+    Marker(name="kernel", pattern=r"Linux version \d"),
+    Marker(name="initramfs", pattern=r"Running /scripts/local-bottom|Loading, please wait"),
+    Marker(name="systemd", pattern=r"Welcome to |systemd\[1\]"),
+    Marker(name="check", pattern=r"OBELISK-CHECK / "),
+    Marker(name="booted", pattern=r"OBELISK-BOOTED \S+"),
+    Marker(name="login", pattern=r"login: root \(automatic login\)|login:|root@[\w.-]+:[^\n]*# "),
+    Marker(name="panic", pattern=r"Kernel panic|obelisk-composefs: |Dropping to a shell"),
+)
+"""What a demo boot shows, in order (panic is what it must not show)."""
+
+SHELL_PROMPT = r"root@[\w.-]+:[^\n]*# "
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Key:
+    """Type `send` once `after` has appeared on the console (and every earlier key was sent)."""
+
+    after: str
+    send: str
+
+
+def choose_entry(index: int) -> Key:
+    """Keys that pick the systemd-boot menu entry at `index` (0 = top) and boot it."""
+    return Key(after=r"Boot in \d+ s", send="\x1b[B" * index + "\r")
+
+
+POWEROFF: tuple[Key, ...] = (
+    Key(after=r"OBELISK-BOOTED", send=""),
+    Key(after=SHELL_PROMPT, send="\rsystemctl poweroff\r"),
+)
+"""Power the demo system off from its autologin shell once it has reported itself."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sighting:
+    """A marker's first appearance."""
+
+    name: str
+    line: str
+    seconds: float
+    """Since QEMU started."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootLog:
+    """What one boot showed."""
+
+    log: Path
+    seen: tuple[Sighting, ...]
+    lines: tuple[str, ...]
+    """Every console line, escape sequences removed."""
+    seconds: float
+    exited: bool
+    """QEMU ended by itself (the guest powered off); False when we stopped it."""
+    timed_out: bool
+
+    def get(self, name: str) -> Sighting | None:
+        return next((s for s in self.seen if s.name == name), None)
+
+    def checks(self) -> dict[str, tuple[str, ...]]:
+        """`OBELISK-CHECK <target> <source> <fstype> <options>` lines by target."""
+        found: dict[str, tuple[str, ...]] = {}
+        for line in self.lines:
+            parts = line.split()
+            if "OBELISK-CHECK" in parts:
+                rest = parts[parts.index("OBELISK-CHECK") + 1 :]
+                if rest:
+                    found.setdefault(rest[0], tuple(rest[1:]))
+        return found
+
+    def booted(self) -> str | None:
+        """The `OBELISK-BOOTED ...` line, if the system got that far."""
+        return next(
+            (
+                line[line.index("OBELISK-BOOTED") :]
+                for line in self.lines
+                if "OBELISK-BOOTED" in line
+            ),
+            None,
+        )
+
+
+def qemu_argv(disk: Path, *, vars_copy: Path, sock: Path, memory: int, cpus: int) -> list[str]:
+    return [
+        "qemu-system-x86_64",
+        "-accel", "tcg",
+        "-machine", "q35",
+        "-m", str(memory),
+        "-smp", str(cpus),
+        "-display", "none",
+        "-monitor", "none",
+        "-nic", "none",
+        "-chardev", f"socket,id=serial0,path={sock},server=on,wait=on",
+        "-serial", "chardev:serial0",
+        "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+        "-drive", f"if=pflash,format=raw,file={vars_copy}",
+        "-drive", f"file={disk},format=raw,if=virtio",
+        "-no-reboot",
+    ]  # fmt: skip
+
+
+def _connect(path: Path, deadline: float) -> socket.socket:
+    while True:
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(str(path))
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def boot_disk(
+    disk: Path,
+    *,
+    log: Path,
+    timeout: float,
+    keys: Sequence[Key] = (),
+    until: str | None = None,
+    markers: Sequence[Marker] = DEFAULT_MARKERS,
+    memory: int = 2048,
+    cpus: int = 2,
+    fatal: Sequence[str] = ("panic",),
+) -> BootLog:
+    """Boot `disk` and watch its console until QEMU exits, `until` appears, or `timeout` passes.
+
+    The console goes to `log` as it arrives. A marker named in `fatal` ends the watch a few seconds
+    later. QEMU is stopped by its PID on every way out.
+    """
+    if not disk.is_file():
+        raise UserError(f"{disk}: no such disk image file")
+    require({"qemu-system-x86_64": "qemu-system-x86"})
+    if not OVMF_CODE.is_file() or not OVMF_VARS.is_file():
+        raise UserError(
+            f"{OVMF_CODE}: UEFI firmware missing: install it with `apt-get install ovmf`"
+        )
+    compiled = [(m.name, re.compile(m.pattern)) for m in markers]
+    stop = re.compile(until) if until else None
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="obelisk-vm-") as tmp:
+        vars_copy = Path(tmp, "OVMF_VARS.fd")
+        shutil.copyfile(OVMF_VARS, vars_copy)
+        sock_path = Path(tmp, "serial.sock")
+        argv = qemu_argv(disk, vars_copy=vars_copy, sock=sock_path, memory=memory, cpus=cpus)
+        start = time.monotonic()
+        deadline = start + timeout
+        with (
+            service(argv, log_path=str(log.with_suffix(".qemu.log"))) as qemu,
+            log.open("wb") as out,
+        ):
+            try:
+                sock = _connect(sock_path, start + 30)
+            except OSError as exc:
+                raise InstallerError(
+                    f"QEMU did not open its serial socket: see {log}.qemu.log"
+                ) from exc
+            with sock:
+                sock.settimeout(0.5)
+                raw = b""
+                seen: dict[str, Sighting] = {}
+                pending = list(keys)
+                exited = timed_out = False
+                while True:
+                    try:
+                        chunk = sock.recv(65536)
+                    except TimeoutError:
+                        chunk = None
+                    if chunk == b"":
+                        exited = True
+                        break
+                    if chunk:
+                        out.write(chunk)
+                        out.flush()
+                        raw += chunk
+                    text = _ANSI.sub(b"", raw).decode(errors="replace")
+                    now = time.monotonic() - start
+                    for name, rx in compiled:
+                        if name not in seen and (m := rx.search(text)):
+                            line = text[text.rfind("\n", 0, m.start()) + 1 :].split("\n", 1)[0]
+                            seen[name] = Sighting(
+                                name=name, line=line.strip(), seconds=round(now, 1)
+                            )
+                            log_line = f"{now:6.1f}s {name}: {line.strip()[:120]}"
+                            logger.info("%s", log_line)
+                    while pending and re.search(pending[0].after, text):
+                        if pending[0].send:
+                            sock.sendall(pending[0].send.encode())
+                        pending.pop(0)
+                    if stop and stop.search(text):
+                        break
+                    if any(name in seen for name in fatal):
+                        # Keep a few seconds of what follows (the panic's reason), then stop.
+                        deadline = min(deadline, time.monotonic() + 3)
+                    if time.monotonic() > deadline:
+                        timed_out = True
+                        break
+            if exited:
+                # The guest powered off; give QEMU a moment to exit on its own.
+                end = time.monotonic() + 10
+                while qemu.alive() and time.monotonic() < end:
+                    time.sleep(0.1)
+            exited = exited and not qemu.alive()
+    lines = tuple(_ANSI.sub(b"", raw).decode(errors="replace").splitlines())
+    return BootLog(
+        log=log,
+        seen=tuple(sorted(seen.values(), key=lambda s: s.seconds)),
+        lines=lines,
+        seconds=round(time.monotonic() - start, 1),
+        exited=exited,
+        timed_out=timed_out,
+    )
