@@ -40,7 +40,7 @@ def image_kargs(tree: TreeView, arch: str) -> tuple[str, ...]:
     """
     want = rust_arch(arch)
     result: list[str] = []
-    for name in tree.listdir(KARGS_DIR):
+    for name in sorted(tree.listdir(KARGS_DIR)):
         path = join(KARGS_DIR, name)
         if not name.endswith(".toml") or not tree.is_file(path):
             continue
