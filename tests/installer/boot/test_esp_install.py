@@ -7,6 +7,7 @@ not share code with what it checks.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import TypeVar
@@ -331,3 +332,37 @@ def test_no_firmware_entry_for_image_files_or_loop_devices(tmp_path: Path) -> No
         events, _ = install(esp=FatImage(device), tree=tree, image_id=ID_B, host_root=host)
         assert not [e for e in events if isinstance(e, Warning)]
         assert [e.id for e in list_entries(FatImage(device))] == [ID_A, ID_B]
+
+
+class FailingTree(DirectoryView):
+    """An image tree whose initramfs cannot be read, like a torn object store."""
+
+    def copy_to(self, path: str, dest: Path) -> None:
+        if "initrd" in path:
+            dest.write_bytes(b"partial")
+            raise OSError(f"read error on {path}")
+        super().copy_to(path, dest)
+
+
+def test_interrupted_install_keeps_the_previous_default(esp: FatImage, tmp_path: Path) -> None:
+    write(tmp_path / "a", "/usr/lib/systemd/boot/efi/systemd-bootx64.efi", b"sd-boot")
+    _, first = install(esp, image(tmp_path / "a", "6.1.0"), ID_A)
+    before = files_on(esp)
+
+    tree_b = image(tmp_path / "b", "6.2.0")
+    failing = FailingTree(tree_b.root)
+    with pytest.raises(OSError, match="read error"):
+        install(esp, failing, ID_B)
+    # Closing the generator (Ctrl-C in the engine) after the kernel was written.
+    gen = install_bootloader(
+        esp, tree_b, image_id=ID_B, root_uuid=UUID, timeout=1, extra_kargs=(), arch="x86_64"
+    )
+    for event in gen:
+        if isinstance(event, Progress) and event.detail.endswith("vmlinuz"):
+            gen.close()
+    assert default_entry(esp) == ID_A
+    assert list_entries(esp) == (first,)
+    assert text_of(esp, "/loader/loader.conf") == f"default obelisk-{ID_A}.conf\ntimeout 5\n"
+    # Only B's kernel files (and a leftover temp name) may exist; nothing points at them.
+    assert {f for f in files_on(esp) - before if ID_B not in f} == set()
+    assert not list(Path(tempfile.gettempdir()).glob("obelisk-boot-*"))
