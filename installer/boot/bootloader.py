@@ -253,6 +253,19 @@ def set_default(esp: FatImage, entry_id: str, *, timeout: int | None = None) -> 
     _write_loader_conf(esp, default=match.path.rsplit("/", 1)[1], timeout=timeout)
 
 
+def remove_entry(esp: FatImage, entry_id: str) -> None:
+    """Delete a deployment's entry and its kernel files (to free ESP space); never the default.
+
+    The entry goes first, so the menu never offers an entry whose kernel is already gone.
+    """
+    if entry_id == default_entry(esp):
+        raise UserError(f"boot entry {entry_id!r} is the default; make another the default first")
+    if entry_id not in {e.id for e in list_entries(esp)}:
+        raise UserError(f"no boot entry {entry_id!r} on the ESP")
+    fat.remove(esp, entry_path(entry_id))
+    fat.remove(esp, f"obelisk/{entry_id}", recursive=True, missing_ok=True)
+
+
 def _write_loader_conf(esp: FatImage, *, default: str, timeout: int | None) -> None:
     # Keep what someone added by hand (console-mode, editor ...); change only our two keys.
     old = (

@@ -20,6 +20,7 @@ from installer.boot.bootloader import (
     default_entry,
     install_bootloader,
     list_entries,
+    remove_entry,
     set_default,
 )
 from installer.errors import UserError
@@ -214,6 +215,15 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
     )
     with pytest.raises(UserError, match="no boot entry 'nope'"):
         set_default(esp, "nope")
+
+    # Freeing ESP space: the default stays; another entry goes with its kernel files.
+    with pytest.raises(UserError, match="is the default"):
+        remove_entry(esp, ID_B)
+    remove_entry(esp, ID_A)
+    assert list_entries(esp) == (entry_b,)
+    assert not [f for f in files_on(esp) if ID_A in f]
+    with pytest.raises(UserError, match="no boot entry"):
+        remove_entry(esp, ID_A)
 
 
 def test_systemd_boot_from_the_image_wins_and_not_default_keeps_loader_conf(
