@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from installer import __version__
 from installer.composefs.dump import write_dump
-from installer.composefs.errors import DeployError
+from installer.composefs.errors import DeployError, TargetError
 from installer.composefs.layers import STEP, apply_layer
 from installer.composefs.repo import Repository
 from installer.composefs.state import Materialiser
@@ -61,7 +61,9 @@ def deploy_layers(
     """
     runner.require(TOOLS)
     if not root.is_dir():
-        raise DeployError(f"{root}: not a directory; mount the root filesystem there first")
+        raise TargetError(f"{root}: not a directory; mount the root filesystem there first")
+    if not layers:
+        raise DeployError("the image has no layers: nothing to deploy")
     repo = Repository(root)
     repo.create()
     tree = Tree(objects=repo.objects)

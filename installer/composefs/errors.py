@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from installer.errors import InstallerError
+from installer.errors import InstallerError, UserError
 
 
 class DeployError(InstallerError):
     """Deploying an image into the composefs repository failed."""
+
+
+class TargetError(DeployError, UserError):
+    """The deploy target is unusable (not a directory, a foreign repository): nothing changed."""
 
 
 class LayerError(DeployError):

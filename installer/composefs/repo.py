@@ -17,7 +17,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import BinaryIO
 
-from installer.composefs.errors import DeployError
+from installer.composefs.errors import DeployError, TargetError
 from installer.composefs.fsverity import FsVerityHasher, enable_verity, fsverity_digest_file
 from installer.composefs.tree import object_path
 
@@ -44,24 +44,26 @@ class Repository:
 
     def create(self) -> None:
         """Make the directories and meta.json, or check that an existing repository is ours."""
+        meta = self.path / "meta.json"
+        try:
+            found = json.loads(meta.read_text()) if meta.exists() else None
+        except (OSError, ValueError) as exc:
+            raise TargetError(f"{meta}: unreadable ({exc}); is this an obelisk root?") from exc
+        if found is not None and (
+            not isinstance(found, dict)
+            or found.get("version") != META["version"]
+            or found.get("algorithm") != META["algorithm"]
+        ):
+            raise TargetError(
+                f"{meta}: repository format {found} is not {META}; deploy into an empty filesystem"
+            )
         try:
             self.path.mkdir(mode=0o700, exist_ok=True)
             self.objects.mkdir(exist_ok=True)
             self.images.mkdir(exist_ok=True)
-            meta = self.path / "meta.json"
-            if meta.exists():
-                found = json.loads(meta.read_text())
-                if (
-                    found.get("version") != META["version"]
-                    or found.get("algorithm") != META["algorithm"]
-                ):
-                    raise DeployError(
-                        f"{meta}: repository format {found} is not {META}; "
-                        "deploy into an empty filesystem"
-                    )
-            else:
+            if found is None:
                 _write_atomic(meta, (json.dumps(META) + "\n").encode())
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise DeployError(
                 f"cannot set up the composefs repository in {self.path}: {exc}"
             ) from exc

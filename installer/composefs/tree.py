@@ -8,7 +8,10 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from installer.treeview import TreeView
 
 S_IFDIR = stat.S_IFDIR
 INLINE_MAX = 64
@@ -217,3 +220,7 @@ class Tree:
 
 def _sort_key(name: str) -> bytes:
     return name.encode("utf-8", "surrogateescape")
+
+
+if TYPE_CHECKING:
+    _conforms: TreeView = Tree()

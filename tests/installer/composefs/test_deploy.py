@@ -20,6 +20,7 @@ import zstandard
 
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.composefs.errors import LayerError
+from installer.errors import UserError
 from installer.events import Event, Progress, Warning
 from installer.image.model import LayerBlob
 from storage import loop, mount, runner
@@ -434,9 +435,19 @@ def test_interrupted_deploy_cleans_its_temp_files(ext4: Path, tmp_path: Path) ->
     assert _leftovers(root) == []
 
 
-def test_deploy_into_a_missing_root_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(LayerError.__mro__[1], match="not a directory"):
+def test_deploy_into_a_missing_root_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not a directory; mount the root"):
         run(deploy_layers(tmp_path / "nope", [], origin={}))
+    assert not (tmp_path / "nope").exists()
+
+
+def test_foreign_repository_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "composefs").mkdir()
+    (tmp_path / "composefs" / "meta.json").write_text('{"version": 2, "algorithm": "x"}')
+    layer = lb.write_layer(tmp_path, [lb.file("f", b"x")])
+    with pytest.raises(UserError, match=r"meta\.json: repository format"):
+        run(deploy_layers(tmp_path, [layer], origin={}))
+    assert sorted(os.listdir(tmp_path / "composefs")) == ["meta.json"]
 
 
 def test_torn_object_is_replaced_and_tree_reads_from_objects(ext4: Path, tmp_path: Path) -> None:
