@@ -22,7 +22,7 @@ from textual.scrollbar import ScrollBar
 from installer.errors import InstallerError, UserError
 from installer.plan import Plan, Target
 from screens.backend import Backend, SystemBackend
-from screens.choices import Accounts, Choices
+from screens.choices import Accounts, Choices, exact_size
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
 from screens.dialogs.confirm import ConfirmErase
 from screens.disk import DiskScreen
@@ -170,7 +170,7 @@ class ObeliskApp(App[Outcome]):
         c = self.choices
         if name == "disk" and isinstance(value, Target):
             if value.is_file:
-                c = replace(c, file_path=value.path, file_size=str(value.image_size))
+                c = replace(c, file_path=value.path, file_size=exact_size(value.image_size or 0))
             self.choices = replace(c, target=value)
         elif name == "storage":
             self.choices = replace(c, layout_request=value)

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from installer.plan import ImageSource, Plan, RootAccount, SystemSettings, Target, User
+from installer.plan import (
+    BootSettings,
+    FinishAction,
+    ImageSource,
+    Plan,
+    RootAccount,
+    SystemSettings,
+    Target,
+    User,
+)
 from storage.layout import Layout, LayoutRequest
+from storage.sizes import GiB, MiB, TiB
 
 DEFAULT_IMAGE = "docker://127.0.0.1:5000/obelisk/demo:latest"
 DEFAULT_FILE_SIZE = "6GiB"
+
+
+def exact_size(size: int) -> str:
+    """`8GiB`, `512MiB` or plain bytes: a size text that parses back to exactly `size`."""
+    for unit, factor in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB)):
+        if size and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +53,10 @@ class Choices:
     file_path: str = "obelisk.img"
     """The disk-image file offered as a target (absolute or relative to the working dir)."""
     file_size: str = DEFAULT_FILE_SIZE
+    boot: BootSettings = field(default_factory=BootSettings)
+    """Not asked by any step; carried over from an answer file so saving it loses nothing."""
+    post: tuple[str, ...] = ()
+    finish: FinishAction = FinishAction.NONE
 
     @classmethod
     def from_plan(cls, plan: Plan) -> Choices:
@@ -53,6 +75,12 @@ class Choices:
             system=system,
             accounts=Accounts(root=plan.root, users=plan.users),
             file_path=plan.target.path if plan.target.is_file else base.file_path,
+            file_size=exact_size(plan.target.image_size or 0)
+            if plan.target.is_file
+            else base.file_size,
+            boot=plan.boot,
+            post=plan.post,
+            finish=plan.finish,
         )
 
     def plan(self, layout: Layout | None) -> Plan:
@@ -66,5 +94,8 @@ class Choices:
             system=self.system,
             root=self.accounts.root,
             users=self.accounts.users,
+            boot=self.boot,
+            post=self.post,
+            finish=self.finish,
             source="tui",
         )

@@ -8,6 +8,7 @@ from dataclasses import replace
 from textual.app import ComposeResult
 from textual.widgets import Input, Select, Static
 
+from screens.choices import exact_size
 from screens.step import WizardStep
 from screens.widgets.form import FieldError, field
 from storage.errors import StorageError
@@ -16,10 +17,6 @@ from storage.sizes import SizeError, format_size, parse_size
 
 PlanLayout = Callable[[LayoutRequest], Layout]
 """`plan_layout` bound to the chosen disk's size and sector size."""
-
-
-def _size_text(size: int) -> str:
-    return "0" if size == 0 else format_size(size).replace(" ", "")
 
 
 class StorageScreen(WizardStep[LayoutRequest]):
@@ -52,12 +49,12 @@ class StorageScreen(WizardStep[LayoutRequest]):
         )
         yield from field(
             "ESP size",
-            Input(_size_text(self.request.esp_size), id="esp-size", compact=True),
+            Input(exact_size(self.request.esp_size), id="esp-size", compact=True),
             hint="default 1GiB; at least 100MiB",
         )
         yield from field(
             "Swap size",
-            Input(_size_text(self.request.swap_size), id="swap-size", compact=True),
+            Input(exact_size(self.request.swap_size), id="swap-size", compact=True),
             hint="0 = no swap partition",
         )
         yield Static("Layout:", classes="section")

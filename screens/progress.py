@@ -136,6 +136,12 @@ class ProgressScreen(Screen[InstallOutcome]):
         self.query_one("#log").display = False
         self._run()
 
+    def on_unmount(self) -> None:
+        # The App is going away (or the screen was removed) mid-install: let the engine unwind
+        # instead of leaving a thread that holds mounts and loop devices.
+        if not self.finished:
+            self.cancel_event.set()
+
     @work(thread=True, exclusive=True, group="install")
     def _run(self) -> None:
         try:

@@ -84,6 +84,9 @@ class SystemScreen(WizardStep[SystemSettings]):
         if event.key == "down" and isinstance(focused, Input) and focused.id == "timezone":
             zones = self.query_one("#zones", OptionList)
             if zones.option_count:
+                # Consume the key: otherwise it is also dispatched to the list it focuses.
+                event.stop()
+                event.prevent_default()
                 zones.focus()
                 zones.highlighted = 0
 

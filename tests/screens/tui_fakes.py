@@ -12,15 +12,18 @@ import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from textual.app import App
+from textual.pilot import Pilot
 
 from installer import render
 from installer.answers import load_answers, resolve
 from installer.errors import InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
 from installer.plan import ImageSource, Plan
+from screens.app import ObeliskApp
 from screens.backend import ImageSummary
 from storage.discover import inventory, load_snapshot
 from storage.layout import Layout, LayoutRequest, plan_layout
@@ -133,3 +136,28 @@ def screen_text(app: App[object]) -> str:
         app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
     )
     return console.export_text(styles=False)
+
+
+def make_app(backend: FakeBackend | None = None, **kwargs: Any) -> ObeliskApp:
+    """The App on the fake machine, with paths that do not depend on this machine."""
+    kwargs.setdefault("log_path", "/var/log/obelisk/tui-test.log")
+    kwargs.setdefault("answers_dir", "/var/log/obelisk")
+    return ObeliskApp(backend or FakeBackend(), **kwargs)
+
+
+ORDER = ("welcome", "disk", "storage", "image", "system", "users", "summary")
+
+
+async def fill_users(pilot: Pilot[Any], password: str = "secret") -> None:
+    """Type the root password twice (focus starts on the Lock root box)."""
+    await pilot.press("tab", *password, "tab", *password)
+
+
+async def advance(pilot: Pilot[Any], to: str) -> None:
+    """Press Next from the Welcome screen until `to` is showing, filling Users on the way."""
+    for name in ORDER[: ORDER.index(to)]:
+        if name == "users":
+            await fill_users(pilot)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+    await pilot.pause()
