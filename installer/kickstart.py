@@ -115,6 +115,8 @@ class _Parser(KickstartParser):  # type: ignore[misc]
         )
         self.problems: list[Problem] = []
         self.lines: dict[str, int] = {}
+        self.failed: set[str] = set()
+        """Commands pykickstart rejected: their options are unknown, so they build nothing."""
 
     def handleCommand(self, lineno: int, args: list[str]) -> Any:
         name = args[0]
@@ -122,7 +124,11 @@ class _Parser(KickstartParser):  # type: ignore[misc]
             self.problems.append(Problem(lineno, "", f"not supported: {name}"))
             return None
         self.lines[name] = lineno
-        return super().handleCommand(lineno, args)
+        try:
+            return super().handleCommand(lineno, args)
+        except KickstartError:
+            self.failed.add(name)
+            raise
 
     def _tryFunc(self, fn: Callable[[], Any]) -> None:
         try:
@@ -165,7 +171,7 @@ class _Builder:
         return 1
 
     def seen(self, name: str) -> int | None:
-        return self.p.lines.get(name)
+        return None if name in self.p.failed else self.p.lines.get(name)
 
     # -- sections of the answer file --------------------------------------------------------
 
@@ -191,9 +197,8 @@ class _Builder:
             transport = ostree.transport or "registry"
             ref = url if transport == "registry" else f"{transport}:{url}"
             self.put(("image", "ref"), ref, line_o)
-        else:
-            self.data["image"] = {}
-            self.refuse(1, "bootc", "no image: add `bootc --source-imgref=REF`")
+        elif not self.p.failed & {"bootc", "ostreecontainer"}:
+            self.data["image"] = {}  # reported as `bootc --source-imgref: missing`
 
     def target(self) -> None:
         drives: list[tuple[str, int]] = []
@@ -413,6 +418,22 @@ def _device(name: str) -> str:
     return name if name.startswith("/dev/") else f"/dev/{name}"
 
 
+def _unsplittable(text: str) -> int:
+    """The first line shlex cannot split (an unclosed quote), as pykickstart met it."""
+    inside = False
+    for n, line in enumerate(text.split("\n"), start=1):
+        word = line.split()[0] if line.split() else ""
+        if word.startswith("%"):
+            inside = word != "%end"
+        if inside and not word.startswith("%"):
+            continue  # section bodies are not split
+        try:
+            shlex.split(line, comments=True)
+        except ValueError:
+            return n
+    return 1
+
+
 def _scan_sections(text: str) -> list[Problem]:
     """Section headers and directives pykickstart would act on without asking us."""
     problems = []
@@ -442,6 +463,11 @@ def parse_kickstart(text: str, *, source: str, base_dir: Path) -> Answers:
             parser.readKickstartFromString(text)
         except KickstartError as exc:
             parser.problems.append(Problem(exc.lineno or 1, "", str(exc.message).strip()))
+        except ValueError as exc:
+            # pykickstart splits each line with shlex outside its own error handling, and
+            # stops there: report the line and nothing after it.
+            problem = Problem(_unsplittable(text), "", f"cannot split the line: {exc}")
+            raise problems_error(source, [*parser.problems, problem]) from None
     builder = _Builder(parser, source)
     for step in (
         builder.image,
@@ -462,6 +488,7 @@ def parse_kickstart(text: str, *, source: str, base_dir: Path) -> Answers:
         line_of=builder.line_of,
         field_of=_label,
         extra=problems,
+        optional={"image"} if parser.failed & {"bootc", "ostreecontainer"} else (),
     )
 
 

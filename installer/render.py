@@ -262,8 +262,9 @@ def size_text(n: int) -> str | int:
 
 
 def _str(value: str) -> Any:
-    # A multi-line string drops a newline right after its opening quotes: keep those basic.
-    if "\n" in value and not value.startswith(("\n", "\r")):
+    # A multi-line string drops a newline right after its opening quotes and reads CRLF as LF:
+    # keep such values in one-line strings, where every character is escaped exactly.
+    if "\n" in value and "\r" not in value and not value.startswith("\n"):
         return tomlkit.string(value, multiline=True)
     return value
 

@@ -45,7 +45,8 @@ class Locator:
         counts: dict[tuple[str, ...], int] = {}
         depth = 0  # open [ or { of a value continuing over lines
         in_string: str | None = None  # an open multi-line string delimiter
-        for number, line in enumerate(text.splitlines(), start=1):
+        # TOML ends lines at \n only (str.splitlines would also split at \x1e, \u2028...).
+        for number, line in enumerate(text.split("\n"), start=1):
             if in_string is None and depth == 0:
                 stripped = line.strip()
                 if m := _ARRAY_TABLE.match(stripped):

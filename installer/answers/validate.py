@@ -7,9 +7,11 @@ another; rules spanning keys of a section run once its types are right.
 from __future__ import annotations
 
 import difflib
+import json
 import re
+import stat
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -28,8 +30,10 @@ from installer.answers.model import (
 from installer.errors import UserError
 from storage.sizes import format_size
 
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
 LineOf = Callable[[Sequence[str | int]], int]
 
+MAX_SECRET_FILE = 256 * 1024
 PLAINTEXT = (
     "plaintext passwords are not accepted; put a crypt(3) hash in password-hash "
     "(make one with `openssl passwd -6` or `mkpasswd -m yescrypt`)"
@@ -50,11 +54,20 @@ class Problem:
 
 
 def field_name(loc: Iterable[str | int]) -> str:
-    """`("users", 0, "name")` -> `users[0].name`."""
+    """`("users", 0, "name")` -> `users[0].name`; odd keys quoted as TOML would."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        key = part if _BARE.fullmatch(part) else json.dumps(part)
+        out += f".{key}" if out else key
     return out
+
+
+def shown(text: str) -> str:
+    """Input echoed in a message, escaped when it holds characters that would break the line."""
+    return text if text.isprintable() else json.dumps(text)
 
 
 def problems_error(source: str, problems: Sequence[Problem]) -> UserError:
@@ -199,11 +212,17 @@ class _Secrets:
         if not path.is_absolute():
             path = self.base / path
         try:
+            # Never open a device or FIFO (/dev/stdin would wait forever): regular files only.
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                return None, f"cannot read {shown(name)}: not a regular file"
+            if st.st_size > MAX_SECRET_FILE:
+                return None, f"cannot read {shown(name)}: larger than {MAX_SECRET_FILE // 1024} KiB"
             return path.read_text(encoding="utf-8"), None
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             # Named as written: relative to the answer file, which the message already names.
-            return None, f"cannot read {name}: {reason}"
+            return None, f"cannot read {shown(name)}: {reason}"
 
     def password(self, name: str) -> tuple[str | None, str | None]:
         text, err = self.read(name)
@@ -211,11 +230,11 @@ class _Secrets:
             return None, err
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         if len(lines) != 1:
-            return None, f"{name} must hold exactly one line: the password hash"
+            return None, f"{shown(name)} must hold exactly one line: the password hash"
         try:
             return check_password_hash(lines[0]), None
         except ValueError as exc:
-            return None, f"{name}: {exc}"
+            return None, f"{shown(name)}: {exc}"
 
     def ssh_keys(self, name: str) -> tuple[list[str], list[str]]:
         text, err = self.read(name)
@@ -229,7 +248,7 @@ class _Secrets:
             try:
                 keys.append(check_ssh_key(line))
             except ValueError as exc:
-                errors.append(f"{name}:{n}: {exc}")
+                errors.append(f"{shown(name)}:{n}: {exc}")
         return keys, errors
 
 
@@ -262,11 +281,13 @@ def validate_data(
     line_of: LineOf,
     field_of: Callable[[Loc], str] = field_name,
     extra: Sequence[Problem] = (),
+    optional: Collection[str] = (),
 ) -> Answers:
     """Validate a parsed document; `line_of` places a key path in the source text.
 
     `field_of` names a key path for messages (kickstart names its options instead), and `extra`
-    problems found by the caller are reported together with these.
+    problems found by the caller are reported together with these; `optional` sections are not
+    reported missing (the caller already reported why they are).
     """
     problems: list[Problem] = list(extra)
 
@@ -288,7 +309,7 @@ def validate_data(
     for alias, name in by_alias.items():
         info = sections[name]
         if alias not in data:
-            if info.is_required():
+            if info.is_required() and alias not in optional:
                 add((alias,), f"missing; add a [{alias}] section")
             continue
         adapter: TypeAdapter[Any] = TypeAdapter(info.annotation or Any)
@@ -324,7 +345,7 @@ def validate_data(
         if text is not None:
             creds = text.strip()
             if "\n" in creds or ":" not in creds:
-                err, creds = f"{image.creds_file} must hold USER:PASSWORD on one line", None
+                err, creds = f"{shown(image.creds_file)} must hold USER:PASSWORD on one line", None
         if err:
             add(("image", "creds-file"), err)
 
