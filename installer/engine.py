@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from installer import configure
-from installer.boot.bootloader import BootEntry, install_bootloader
+from installer.boot.bootloader import BootEntry, boot_file_wanted, install_bootloader
 from installer.boot.support import detect_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import InstallerError, UserError
@@ -180,7 +180,7 @@ def execute(
         workdir = Path(tempfile.mkdtemp(prefix="obelisk-fetch-", dir=scratch))
         stack.callback(shutil.rmtree, workdir, True, what=f"remove {workdir}")
         image: FetchedImage = yield from run.relay(fetch(ref, workdir, opts))
-        support = detect_boot_support(scan_layers(image.layers, keep=_boot_relevant))
+        support = detect_boot_support(scan_layers(image.layers, keep=boot_file_wanted))
         if not support.ok:
             raise UserError(f"image {plan.image.ref} cannot boot: " + "; ".join(support.missing))
         yield StepDone(
@@ -356,10 +356,6 @@ def _mounted(node: str, where: Path) -> Iterator[Path]:
 
     with mounted(node, where) as path:
         yield path
-
-
-def _boot_relevant(path: str) -> bool:
-    return path.startswith(("/etc/", "/usr/lib/os-release", "/usr/lib/bootc/"))
 
 
 def _label(image: FetchedImage, key: str) -> str | None:

@@ -1,7 +1,7 @@
 """A real `docker-registry` on 127.0.0.1 for tests, with its own config, storage and log file.
 
-Use the session fixture `registry` (registered by tests/installer/image/conftest.py, or import
-`registry` into your own conftest) and `Registry.push_layout` to put an OCI layout into it.
+The session fixtures `registry` and `auth_registry` are registered for the whole suite by
+tests/conftest.py (`pytest_plugins`); `Registry.push_layout` puts an OCI layout into one.
 """
 
 from __future__ import annotations

@@ -13,15 +13,14 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Generator
-from dataclasses import asdict
 from pathlib import Path
-from typing import TextIO
 
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.errors import UserError
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
+from installer.events import Event, StepDone, StepStarted
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
+from installer.progress import EventPrinter
 from storage.cleanup import signals_raise
 from storage.sizes import format_size
 
@@ -80,44 +79,6 @@ def deploy_ref(ref: ImageRef, root: Path, opts: FetchOptions) -> Generator[Event
         return deployment
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-class EventPrinter:
-    """Human lines (steps, byte progress at most every 10 %) or one JSON object per event."""
-
-    def __init__(self, mode: str, out: TextIO) -> None:
-        self.mode = mode
-        self.out = out
-        self._shown: dict[str, int] = {}
-
-    def __call__(self, event: Event) -> None:
-        if self.mode == "json":
-            record = {"event": type(event).__name__, **asdict(event)}
-            print(json.dumps(record), file=self.out, flush=True)
-            return
-        line = self._human(event)
-        if line:
-            print(line, file=self.out, flush=True)
-
-    def _human(self, event: Event) -> str | None:
-        if isinstance(event, StepStarted):
-            return f"[{event.index}/{event.total}] {event.title}"
-        if isinstance(event, Progress):
-            if not event.total:
-                return None
-            tenth = event.done * 10 // event.total
-            if self._shown.get(event.step, -1) >= tenth:
-                return None
-            self._shown[event.step] = tenth
-            return (
-                f"      {event.step}: {format_size(event.done)} of {format_size(event.total)}"
-                f" ({tenth * 10}%)"
-            )
-        if isinstance(event, Output):
-            return f"      {event.line}"
-        if isinstance(event, Warning):
-            return f"      warning: {event.message}"
-        return f"      done: {event.summary}" if event.summary else "      done"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from installer.commands.deploy import EventPrinter
 from installer.engine import InstallResult, drain, execute
 from installer.errors import UserError
 from installer.plan import FinishAction, Plan
+from installer.progress import EventPrinter
 from installer.render import plan_text
 from installer.sources import load_plan
 from storage import runner

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests import imagebuild as ib
-from tests.registry import Registry, auth_registry, registry
+from tests.registry import Registry
 
-__all__ = ["Images", "auth_registry", "images", "registry"]
+__all__ = ["Images", "images"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,28 @@
+"""The CLI's contract: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+OBELISK = str(Path(sys.executable).parent / "obelisk")
+
+
+def test_closed_pipe_is_not_a_traceback() -> None:
+    # `obelisk --help`-sized output is too small to fill a pipe; `disks --json` on a reader that
+    # closes at once must end quietly.
+    proc = subprocess.Popen(
+        [OBELISK, "disks", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    proc = subprocess.run([OBELISK, "frobnicate"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "invalid choice" in proc.stderr and "Traceback" not in proc.stderr
