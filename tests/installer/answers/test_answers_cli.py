@@ -1,0 +1,100 @@
+"""`obelisk plan` end to end with a file target: prints the plan, creates nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from installer.answers import load_answers, resolve
+from installer.cli import main
+from installer.render import plan_text
+from storage.model import Inventory
+
+ANSWERS = """\
+version = 1
+
+[image]
+ref = "oci:{dir}/no-such-layout:1"
+
+[target]
+file = "out/disk.img"
+size = "8GiB"
+
+[storage]
+swap = "1GiB"
+
+[[users]]
+name = "alice"
+admin = true
+"""
+
+
+@pytest.fixture
+def answers(tmp_path: Path) -> Path:
+    (tmp_path / "out").mkdir()
+    f = tmp_path / "answers.toml"
+    f.write_text(ANSWERS.format(dir=tmp_path))
+    return f
+
+
+def test_plan_prints_the_plan_and_creates_nothing(
+    answers: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["plan", "--answers", str(answers)]) == 0
+    out, err = capsys.readouterr()
+    expected = plan_text(
+        resolve(load_answers(answers), inventory=Inventory(candidates=(), excluded=()))
+    )
+    assert out == expected
+    assert f"Target: disk-image file {tmp_path}/out/disk.img" in out
+    assert "alice: admin, no password (image default), 0 SSH keys" in out
+    # The image is not there: planning still works, with a note instead of a digest.
+    assert "obelisk: note: image not inspected" in err or "inspection is not available" in err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_plan_json(answers: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--answers", str(answers), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["target"]["file"] is True
+    assert data["target"]["file_size"] == 8 * 1024**3
+    assert [p["role"] for p in data["layout"]["partitions"]] == ["esp", "swap", "root"]
+    assert data["users"] == [
+        {
+            "name": "alice",
+            "gecos": "",
+            "groups": [],
+            "admin": True,
+            "password": False,
+            "ssh_keys": 0,
+        }
+    ]
+
+
+def test_plan_reports_every_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(
+        'version = 1\n[image]\nref = ""\n[target]\nfile = "x.img"\n[finish]\naction = "halt"\n'
+    )
+    assert main(["plan", "--answers", str(f)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{f}: 3 problems",
+        f"{f}:3: image.ref: '' is not an image reference (e.g. docker://quay.io/org/os:42)",
+        f'{f}:5: target.file: a file target needs size = "..." (e.g. size = "8GiB")',
+        f"{f}:7: finish.action: must be one of 'reboot', 'poweroff' or 'none' (got 'halt')",
+    ]
+
+
+def test_plan_refuses_an_existing_file_without_wipe(
+    answers: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "out" / "disk.img").write_bytes(b"precious")
+    assert main(["plan", "--answers", str(answers)]) == 2
+    assert capsys.readouterr().err == (
+        f"{answers}:7: target.file: {tmp_path}/out/disk.img already exists; "
+        "set wipe = true to overwrite it\n"
+    )
+    assert (tmp_path / "out" / "disk.img").read_bytes() == b"precious"
