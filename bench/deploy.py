@@ -4,7 +4,7 @@ The naive pipeline is what one would do by hand (DESIGN 4): extract the layer wi
 then `mkcomposefs --digest-store`, which copies every file again into the object store. Each
 side runs in its own child process so its peak RSS is its own. Needs root (loop device, mount).
 
-    python -m bench.deploy [--files 10000] [--mb 200]
+    python -m bench.deploy [--files 10000] [--mb 200] [--only naive|obelisk]
 """
 
 from __future__ import annotations
@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.deploy", description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--mb", type=int, default=200)
+    parser.add_argument(
+        "--only", choices=("naive", "obelisk"), help="run one side (for large sizes)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         with loop.attach(disk) as device:
             runner.run(["mkfs.ext4", "-q", "-F", "-E", "nodiscard", device])
             with mount.mounted(device, work / "fs", fstype="ext4") as fs:
-                for mode in ("naive", "obelisk"):
+                for mode in [args.only] if args.only else ["naive", "obelisk"]:
                     before = _used(fs)
                     child = [sys.executable, "-m", "bench.deploy", "--child", mode, layer_json]
                     out = runner.output([*child, str(fs / mode)])
@@ -172,6 +175,8 @@ def _report(results: dict[str, dict[str, Any]]) -> None:
         rss = max(r["rss_self"], r["rss_children"]) / MiB
         phases = ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items())
         print(f"{mode:10} {r['wall']:8.1f} {r['written'] / MiB:9.1f} {rss:13.1f}  {phases}")
+    if len(results) < 2:
+        return
     naive, ours = results["naive"], results["obelisk"]
     print(
         f"ratio naive/obelisk: time {naive['wall'] / ours['wall']:.2f}x, "
