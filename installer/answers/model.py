@@ -21,19 +21,12 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from installer.errors import UserError
+from installer.image.ref import parse_ref
 from storage.layout import MIN_ESP_SIZE, MIN_ROOT_SIZE
 from storage.sizes import SizeError, format_size, parse_size
 
 ZONEINFO = Path("/usr/share/zoneinfo")
-TRANSPORTS = (
-    "docker://",
-    "oci:",
-    "oci-archive:",
-    "containers-storage:",
-    "dir:",
-    "docker-archive:",
-    "docker-daemon:",
-)
 
 
 def _kebab(name: str) -> str:
@@ -203,14 +196,12 @@ def check_group_name(value: str) -> str:
 
 
 def check_image_ref(value: str) -> str:
-    """A skopeo reference with its transport; a bare `registry/name:tag` means `docker://`."""
-    if not value.strip() or any(c.isspace() for c in value):
-        raise ValueError(f"{value!r} is not an image reference (e.g. docker://quay.io/org/os:42)")
-    if value.startswith(TRANSPORTS):
-        return value
-    if "://" in value or value.startswith("/"):
-        raise ValueError(f"unknown transport in {value!r} (use one of: {', '.join(TRANSPORTS)})")
-    return "docker://" + value
+    """A skopeo reference as `installer.image.ref` reads it; a bare `registry/name:tag` means
+    `docker://` and is stored with it, so the plan always names its transport."""
+    try:
+        return str(parse_ref(value))
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def check_karg(value: str) -> str:

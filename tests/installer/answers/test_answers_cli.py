@@ -82,7 +82,7 @@ def test_plan_reports_every_problem(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["plan", "--answers", str(f)]) == 2
     assert capsys.readouterr().err.splitlines() == [
         f"{f}: 3 problems",
-        f"{f}:3: image.ref: '' is not an image reference (e.g. docker://quay.io/org/os:42)",
+        f"{f}:3: image.ref: image reference is empty: give e.g. docker://registry/name:tag",
         f'{f}:5: target.file: a file target needs size = "..." (e.g. size = "8GiB")',
         f"{f}:7: finish.action: must be one of 'reboot', 'poweroff' or 'none' (got 'halt')",
     ]
