@@ -55,12 +55,17 @@ class ContentSink(Protocol):
         ...
 
 
-class _Hashing(io.RawIOBase):
-    """A reader that hashes (SHA-256) and counts what passes through it."""
+DIGEST_ALGORITHMS = ("sha256", "sha512")
+"""The digest algorithms OCI registers."""
 
-    def __init__(self, source: BinaryIO) -> None:
+
+class _Hashing(io.RawIOBase):
+    """A reader that hashes and counts what passes through it."""
+
+    def __init__(self, source: BinaryIO, algorithm: str) -> None:
         self.source = source
-        self.sha = hashlib.sha256()
+        self.algorithm = algorithm
+        self.sha = hashlib.new(algorithm)
         self.count = 0
 
     def readable(self) -> bool:
@@ -85,7 +90,7 @@ class _Hashing(io.RawIOBase):
             pass
 
     def hexdigest(self) -> str:
-        return "sha256:" + self.sha.hexdigest()
+        return f"{self.algorithm}:{self.sha.hexdigest()}"
 
 
 def _compression(layer: LayerBlob, magic: bytes) -> tuple[str, str | None]:
@@ -342,10 +347,11 @@ def apply_layer(
         kind, note = _compression(layer, magic)
         if note:
             yield Warning(step=STEP, message=note)
-        raw = _Hashing(blob)  # type: ignore[arg-type]
+        diff_algorithm = _algorithm(layer.diff_id, "diff_id", layer)
+        raw = _Hashing(blob, _algorithm(layer.digest, "digest", layer))  # type: ignore[arg-type]
         applier = LayerApplier(tree, layer, sink)
         try:
-            plain = _Hashing(_decompressor(kind, raw))  # type: ignore[arg-type]
+            plain = _Hashing(_decompressor(kind, raw), diff_algorithm)  # type: ignore[arg-type]
             reported = 0
             with tarfile.open(
                 fileobj=plain,  # type: ignore[arg-type]
@@ -393,6 +399,15 @@ def apply_layer(
         for message in applier.warnings:
             yield Warning(step=STEP, message=message)
         yield Progress(step=STEP, done=done_before + raw.count, total=total, detail=layer.digest)
+
+
+def _algorithm(digest: str, what: str, layer: LayerBlob) -> str:
+    algorithm, _, value = digest.partition(":")
+    if algorithm not in DIGEST_ALGORITHMS or not value:
+        raise LayerError(
+            f"layer {short(layer.digest)}: {what} {digest!r} is not a sha256: or sha512: digest"
+        )
+    return algorithm
 
 
 def _describe(kind: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import stat
 from collections.abc import Sequence
@@ -306,3 +307,33 @@ def test_sparse_files_from_gnu_tar(tmp_path: Path, fmt: str) -> None:
     layer = lb.write_blob(tmp_path, plain, plain, lb.MEDIA_TYPES["plain"])
     tree = scan([layer])
     assert tree.read_bytes("/sparse") == (src / "sparse").read_bytes()
+
+
+def test_sha512_digests_are_verified_too(tmp_path: Path) -> None:
+    plain = lb.tar_bytes([lb.file("f", b"x" * 100)])
+    blob = lb.compress(plain, "gzip")
+    layer = LayerBlob(
+        path=tmp_path / "blob",
+        digest="sha512:" + hashlib.sha512(blob).hexdigest(),
+        diff_id="sha512:" + hashlib.sha512(plain).hexdigest(),
+        media_type=lb.MEDIA_TYPES["gzip"],
+        size=len(blob),
+    )
+    layer.path.write_bytes(blob)
+    assert scan([layer]).read_bytes("/f") == b"x" * 100
+    layer.path.write_bytes(blob[:-1] + bytes([blob[-1] ^ 1]))
+    with pytest.raises(LayerError, match="tampered"):
+        scan([layer])
+
+
+def test_unknown_digest_algorithm(tmp_path: Path) -> None:
+    layer = lb.write_layer(tmp_path, [lb.file("f", b"x")])
+    odd = LayerBlob(
+        path=layer.path,
+        digest="md5:abc",
+        diff_id=layer.diff_id,
+        media_type=layer.media_type,
+        size=layer.size,
+    )
+    with pytest.raises(LayerError, match="not a sha256: or sha512: digest"):
+        scan([odd])
