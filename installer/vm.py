@@ -139,6 +139,22 @@ def qemu_argv(disk: Path, *, vars_copy: Path, sock: Path, memory: int, cpus: int
     ]  # fmt: skip
 
 
+def interactive_argv(disk: Path) -> list[str]:
+    """A QEMU command line for a person: console on the terminal, a scratch copy of OVMF_VARS."""
+    return [
+        "qemu-system-x86_64",
+        "-accel", "tcg",
+        "-machine", "q35",
+        "-m", "2048",
+        "-smp", "2",
+        "-display", "none",
+        "-serial", "mon:stdio",
+        "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+        "-drive", f"if=pflash,format=raw,snapshot=on,file={OVMF_VARS}",
+        "-drive", f"file={disk},format=raw,if=virtio",
+    ]  # fmt: skip
+
+
 def _connect(path: Path, deadline: float) -> socket.socket:
     while True:
         try:

@@ -1,0 +1,70 @@
+"""`obelisk demo`: the demo image, through a local registry and the engine, into a disk-image file."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from installer import demo, vm
+from installer.engine import InstallResult, drain, execute
+from installer.errors import UserError
+from installer.plan import BootSettings, ImageSource, Plan, Target
+from installer.progress import EventPrinter
+from storage.cleanup import signals_raise
+from storage.sizes import parse_size
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "tui", False):
+        raise UserError("--tui: the demo through the interactive installer is not available yet")
+    output = Path(args.output).absolute()
+    try:
+        size = parse_size(args.size)
+    except ValueError as exc:
+        raise UserError(f"--size {args.size}: {exc}") from None
+    if output.exists() and (not output.is_file() or output.stat().st_size > 0):
+        raise UserError(f"--output {output}: already exists: remove it or choose another file")
+    if not output.parent.is_dir():
+        raise UserError(f"--output {output}: directory {output.parent} does not exist")
+
+    with signals_raise():
+        image = demo.demo_image(rebuild=args.rebuild, on_line=lambda line: _say(f"  {line}"))
+        if image.build_seconds is None:
+            _say(f"demo image {image.key} from the cache ({image.layout})")
+        else:
+            _say(f"demo image {image.key} built in {image.build_seconds:.0f} s")
+        with demo.local_registry(image, tags=("v1",)) as refs:
+            _say(f"serving it as {refs['v1']}")
+            plan = Plan(
+                image=ImageSource(ref=refs["v1"], tls_verify=False),
+                target=Target(path=str(output), image_size=size, wipe=True),
+                boot=BootSettings(timeout=3),
+                source="demo",
+            )
+            printer = EventPrinter("human", sys.stdout)
+            result: InstallResult = drain(execute(plan), printer)
+    _say(f"installed image {result.image_id[:12]} into {output} in {result.seconds:.0f} s")
+    _say("boot it with:")
+    _say("  " + shlex.join(vm.interactive_argv(output)))
+    if not args.boot:
+        return 0
+    serial = output.with_name(output.name + ".serial.log")
+    _say(f"booting it in QEMU (console in {serial}) ...")
+    with signals_raise():
+        boot = vm.boot_disk(output, log=serial, timeout=300, keys=vm.POWEROFF)
+    for seen in boot.seen:
+        _say(f"  {seen.seconds:6.1f} s  {seen.name}: {seen.line[:90]}")
+    for target, fields in boot.checks().items():
+        _say(f"  {target}: {' '.join(fields)}")
+    booted = boot.booted()
+    if booted is None or boot.get("panic"):
+        _say(f"the demo did not boot: see {serial}")
+        return 1
+    _say(f"booted: {booted} (powered off after {boot.seconds:.0f} s)")
+    return 0

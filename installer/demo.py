@@ -1,0 +1,308 @@
+"""The demo: build (or reuse) the demo image, serve it from a local registry, install it.
+
+The image is Debian trixie built by `iso/demo-image/build.sh` (mmdebstrap), wrapped here as an
+OCI layout with two tags: `v1`, and `v2` = v1 plus one layer that changes
+`/usr/share/obelisk-demo/version` (for upgrade and rollback tests). It is cached under
+`$OBELISK_CACHE/demo/<recipe hash>` (default `~/.cache/obelisk`), so only the first run waits for
+mmdebstrap.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import socket
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from installer.errors import InstallerError, UserError
+from storage import runner
+
+log = logging.getLogger(__name__)
+
+SOURCE_DATE_EPOCH = 1764028800
+"""2025-11-25 00:00 UTC: every mtime in the image, so equal recipes give equal image ids."""
+FORMAT = "2"
+"""Bump when the way the layout is written changes, to invalidate caches."""
+NAME = "obelisk/demo"
+TAGS = ("v1", "v2")
+VERSION_FILE = "usr/share/obelisk-demo/version"
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPE = ROOT / "iso" / "demo-image"
+DATA = Path(__file__).resolve().parent / "data"
+SUPPORT = Path(__file__).resolve().parent / "boot" / "support.py"
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoImage:
+    """A built demo image in the cache."""
+
+    key: str
+    """Hash of the recipe it was built from."""
+    layout: Path
+    """OCI layout directory with tags `v1` and `v2`."""
+    rootfs: Path
+    """The root filesystem tarball mmdebstrap wrote (v1's only layer, uncompressed)."""
+    build_seconds: float | None
+    """How long the build took, None when it came from the cache."""
+
+    def ref(self, tag: str = "v1") -> str:
+        return f"oci:{self.layout}:{tag}"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("OBELISK_CACHE") or str(Path.home() / ".cache" / "obelisk")
+    return Path(base) / "demo"
+
+
+def recipe_key() -> str:
+    """A hash of everything that decides the image's content."""
+    if not (RECIPE / "build.sh").is_file():
+        raise UserError(
+            f"{RECIPE}: the demo image recipe is missing: run obelisk demo from a source checkout"
+        )
+    h = hashlib.sha256(f"format {FORMAT} epoch {SOURCE_DATE_EPOCH}\n".encode())
+    for base in (RECIPE, DATA, SUPPORT):
+        paths = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
+        for path in paths:
+            h.update(f"{path.relative_to(ROOT)} {path.stat().st_mode & 0o111:o}\n".encode())
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()[:16]
+
+
+def demo_image(
+    *, rebuild: bool = False, on_line: Callable[[str], object] | None = None
+) -> DemoImage:
+    """The cached demo image, built first when missing (or when `rebuild`)."""
+    key = recipe_key()
+    dest = cache_root() / key
+    if (dest / "oci" / "index.json").is_file() and not rebuild:
+        return DemoImage(
+            key=key, layout=dest / "oci", rootfs=dest / "rootfs.tar", build_seconds=None
+        )
+    runner.require({"mmdebstrap": "mmdebstrap", "skopeo": "skopeo"})
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=dest.parent))
+    try:
+        started = time.monotonic()
+        build_rootfs(work / "rootfs.tar", log_path=work / "build.log", on_line=on_line)
+        if on_line:
+            on_line("wrapping the root filesystem as an OCI image (v1, v2)")
+        write_layout(work / "rootfs.tar", work / "oci")
+        seconds = round(time.monotonic() - started, 1)
+        (work / "build.json").write_text(json.dumps({"seconds": seconds, "key": key}) + "\n")
+        if dest.exists():
+            shutil.rmtree(dest)
+        work.rename(dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return DemoImage(
+        key=key, layout=dest / "oci", rootfs=dest / "rootfs.tar", build_seconds=seconds
+    )
+
+
+def build_rootfs(
+    out: Path, *, log_path: Path, on_line: Callable[[str], object] | None = None
+) -> None:
+    """Run the recipe: mmdebstrap writes the root filesystem tarball `out`."""
+    env = {
+        "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH),
+        "OBELISK": f"{sys.executable} -m installer",
+        "PYTHONPATH": str(ROOT),
+    }
+    with log_path.open("w") as logf:
+        for line in runner.stream(["sh", str(RECIPE / "build.sh"), str(out)], env=env):
+            logf.write(line + "\n")
+            if on_line and line.startswith(("I: ", "update-initramfs")):
+                on_line(line)
+
+
+class _Digest(io.RawIOBase):
+    """A write-only sink that hashes and counts what passes through to `out`."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.sha.update(view)
+        self.size += len(view)
+        self.out.write(view)
+        return len(view)
+
+
+def _blob(blobs: Path, data: bytes) -> dict[str, Any]:
+    digest = hashlib.sha256(data).hexdigest()
+    (blobs / digest).write_bytes(data)
+    return {"digest": f"sha256:{digest}", "size": len(data)}
+
+
+def _gzip_layer(blobs: Path, write: Callable[[IO[bytes]], None]) -> tuple[dict[str, Any], str]:
+    """Write a gzip layer blob by `write(uncompressed_sink)`; return descriptor and diff_id."""
+    tmp = blobs / ".layer.tmp"
+    with tmp.open("wb") as raw:
+        compressed = _Digest(raw)
+        with gzip.GzipFile(fileobj=compressed, mode="wb", compresslevel=3, mtime=0) as gz:
+            plain = _Digest(gz)  # type: ignore[arg-type]
+            write(plain)  # type: ignore[arg-type]
+    digest = compressed.sha.hexdigest()
+    tmp.rename(blobs / digest)
+    desc = {"mediaType": OCI_LAYER_GZIP, "digest": f"sha256:{digest}", "size": compressed.size}
+    return desc, f"sha256:{plain.sha.hexdigest()}"
+
+
+def _version_layer(version: str) -> Callable[[IO[bytes]], None]:
+    def write(out: IO[bytes]) -> None:
+        data = f"{version}\n".encode()
+        info = tarfile.TarInfo(VERSION_FILE)
+        info.size, info.mode, info.mtime = len(data), 0o644, SOURCE_DATE_EPOCH
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            tar.addfile(info, io.BytesIO(data))
+
+    return write
+
+
+def write_layout(rootfs: Path, dest: Path) -> None:
+    """An OCI layout at `dest` with `v1` (the rootfs as one layer) and `v2` (plus one layer)."""
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    (dest / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+
+    def copy_rootfs(out: IO[bytes]) -> None:
+        with rootfs.open("rb") as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+
+    base = _gzip_layer(blobs, copy_rootfs)
+    top = _gzip_layer(blobs, _version_layer("v2"))
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(SOURCE_DATE_EPOCH))
+    manifests = []
+    for tag, layers in (("v1", [base]), ("v2", [base, top])):
+        config = {
+            "created": created,
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {
+                "Cmd": ["/sbin/init"],
+                "Labels": {
+                    "org.opencontainers.image.title": "obelisk demo",
+                    "org.opencontainers.image.version": tag,
+                    "containers.bootc": "1",
+                },
+            },
+            "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]},
+            "history": [
+                {"created": created, "created_by": "iso/demo-image/build.sh (mmdebstrap trixie)"},
+                *(
+                    [{"created": created, "created_by": f"echo v2 > /{VERSION_FILE}"}]
+                    if tag == "v2"
+                    else []
+                ),
+            ],
+        }
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, **_blob(blobs, _json(config))},
+            "layers": [desc for desc, _ in layers],
+        }
+        manifests.append(
+            {
+                "mediaType": OCI_MANIFEST,
+                **_blob(blobs, _json(manifest)),
+                "platform": {"architecture": "amd64", "os": "linux"},
+                "annotations": {"org.opencontainers.image.ref.name": tag},
+            }
+        )
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json"}
+    (dest / "index.json").write_text(json.dumps({**index, "manifests": manifests}, indent=1))
+
+
+def _json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {storage}
+http:
+  addr: 127.0.0.1:{port}
+"""
+
+
+@contextmanager
+def local_registry(image: DemoImage, tags: tuple[str, ...] = TAGS) -> Iterator[dict[str, str]]:
+    """Serve the demo image from a `docker-registry` on 127.0.0.1 (own config, temp storage).
+
+    Yields `tag -> docker://127.0.0.1:PORT/obelisk/demo:TAG`; the registry is stopped by its PID
+    and its storage removed afterwards.
+    """
+    runner.require({"docker-registry": "docker-registry", "skopeo": "skopeo"})
+    with tempfile.TemporaryDirectory(prefix="obelisk-registry-") as tmp:
+        port = _free_port()
+        config = Path(tmp, "config.yml")
+        config.write_text(REGISTRY_CONFIG.format(storage=Path(tmp, "storage"), port=port))
+        host = f"127.0.0.1:{port}"
+        with runner.service(
+            ["docker-registry", "serve", str(config)], log_path=str(Path(tmp, "registry.log"))
+        ) as svc:
+            _wait_ready(host, svc)
+            refs = {}
+            for tag in tags:
+                refs[tag] = f"docker://{host}/{NAME}:{tag}"
+                runner.run(
+                    [
+                        "skopeo", "--insecure-policy", "copy", "--quiet", "--preserve-digests",
+                        "--dest-tls-verify=false", image.ref(tag), refs[tag],
+                    ],
+                    timeout=600,
+                )  # fmt: skip
+            yield refs
+
+
+def _wait_ready(host: str, svc: runner.Service, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not svc.alive():
+            raise InstallerError("docker-registry exited at start")
+        try:
+            with urllib.request.urlopen(f"http://{host}/v2/", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    raise InstallerError(f"docker-registry did not answer on {host} within {timeout:g} s")
