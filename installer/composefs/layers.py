@@ -309,6 +309,13 @@ class LayerApplier:
         return self.sink(path, stream, member.size, node)  # type: ignore[arg-type]
 
     def _hardlink(self, member: tarfile.TarInfo, parts: list[str]) -> None:
+        """Give the target's inode one more name.
+
+        The entry's own owner/mode/mtime are ignored, as composefs-rs does: tar writers repeat
+        the target's metadata there anyway, and an extraction that applied them would change
+        the shared inode behind the other names' backs. The target is looked up without
+        following symlinks: tar writers record the real path.
+        """
         name = member.name
         target_parts = normalise(member.linkname, "hardlink target", self.layer)
         target = self.tree.get(target_parts)

@@ -11,7 +11,7 @@ import pytest
 from installer.composefs.fsverity import FsVerityHasher, enable_verity, fsverity_digest_file
 from storage import runner
 
-SIZES = [0, 1, 4095, 4096, 4097, 128 * 4096, 128 * 4096 + 1, 3 * 1024 * 1024 + 7]
+SIZES = [0, 1, 4095, 4096, 4097, 128 * 1024 + 1, 128 * 4096, 128 * 4096 + 1, 3 * 1024 * 1024 + 7]
 
 
 def _reference(path: Path) -> str:
