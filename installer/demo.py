@@ -44,7 +44,7 @@ VERSION_FILE = "usr/share/obelisk-demo/version"
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = ROOT / "iso" / "demo-image"
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "data" / "initramfs-tools"
 SUPPORT = Path(__file__).resolve().parent / "boot" / "support.py"
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -1,0 +1,185 @@
+"""add_boot_support / detect_boot_support on small image trees; the shipped shell files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from installer.boot import support
+from installer.boot.support import Flavour, add_boot_support, detect_boot_support
+from installer.cli import main
+from installer.errors import UserError
+from installer.treeview import DirectoryView
+from storage import runner
+
+DATA = Path(support.__file__).resolve().parent.parent / "data"
+SHELL_FILES = {
+    "initramfs-tools/hooks/obelisk-composefs": "sh",
+    "initramfs-tools/scripts/local-bottom/obelisk-composefs": "sh",
+    "dracut/90obelisk-composefs/obelisk-composefs.sh": "sh",
+    "dracut/90obelisk-composefs/module-setup.sh": "bash",
+}
+
+
+def debian_root(root: Path, *, kernel: bool = True, initrd: bool = True) -> Path:
+    (root / "usr/share/initramfs-tools/hooks").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "var").mkdir()
+    if kernel:
+        (root / "boot").mkdir()
+        (root / "boot/vmlinuz-6.12.1-amd64").write_bytes(b"kernel")
+        if initrd:
+            (root / "boot/initrd.img-6.12.1-amd64").write_bytes(b"initrd")
+    return root
+
+
+def fedora_root(root: Path) -> Path:
+    (root / "usr/lib/dracut/modules.d").mkdir(parents=True)
+    modules = root / "usr/lib/modules/6.17.1-300.fc43.x86_64"
+    modules.mkdir(parents=True)
+    (modules / "vmlinuz").write_bytes(b"kernel")
+    (modules / "initramfs.img").write_bytes(b"initrd")
+    return root
+
+
+def test_initramfs_tools_files_modes_and_fstype(tmp_path: Path) -> None:
+    root = debian_root(tmp_path)
+    written = add_boot_support(root, fstype="xfs")
+    assert written == [
+        "/usr/share/initramfs-tools/hooks/obelisk-composefs",
+        "/usr/share/initramfs-tools/scripts/local-bottom/obelisk-composefs",
+        "/etc/initramfs-tools/conf.d/obelisk-fstype",
+        "/sysroot",
+    ]
+    hook = root / "usr/share/initramfs-tools/hooks/obelisk-composefs"
+    assert stat.S_IMODE(hook.stat().st_mode) == 0o755
+    assert hook.read_bytes() == (DATA / "initramfs-tools/hooks/obelisk-composefs").read_bytes()
+    assert "FSTYPE=xfs\n" in (root / "etc/initramfs-tools/conf.d/obelisk-fstype").read_text()
+    assert (root / "sysroot").is_dir() and not any((root / "sysroot").iterdir())
+    # Idempotent: a second run rewrites the same files and creates nothing new.
+    assert add_boot_support(root, fstype="xfs") == written[:3]
+
+
+def test_dracut_module(tmp_path: Path) -> None:
+    root = fedora_root(tmp_path)
+    written = add_boot_support(root)
+    module = "/usr/lib/dracut/modules.d/90obelisk-composefs"
+    assert set(written) >= {
+        f"{module}/module-setup.sh",
+        f"{module}/obelisk-composefs.sh",
+        f"{module}/obelisk-composefs.service",
+        "/etc/dracut.conf.d/obelisk-composefs.conf",
+        "/sysroot",
+        "/var",
+    }
+    unit = root / module.lstrip("/") / "obelisk-composefs.service"
+    assert stat.S_IMODE(unit.stat().st_mode) == 0o644
+    assert (
+        'add_dracutmodules+=" obelisk-composefs "'
+        in (root / "etc/dracut.conf.d/obelisk-composefs.conf").read_text()
+    )
+
+
+def test_no_generator_is_a_user_error(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    with pytest.raises(UserError, match="install initramfs-tools or dracut"):
+        add_boot_support(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["etc"]
+
+
+def test_both_generators_need_a_choice(tmp_path: Path) -> None:
+    fedora_root(debian_root(tmp_path))
+    with pytest.raises(UserError, match="--flavour"):
+        add_boot_support(tmp_path)
+    add_boot_support(tmp_path, flavour="dracut")
+    assert not (tmp_path / "usr/share/initramfs-tools/hooks/obelisk-composefs").exists()
+
+
+def test_unknown_flavour_and_missing_root(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="--flavour mkinitcpio"):
+        add_boot_support(debian_root(tmp_path / "r"), flavour="mkinitcpio")
+    with pytest.raises(UserError, match="not a directory"):
+        add_boot_support(tmp_path / "nope")
+
+
+def test_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "host-etc"
+    outside.mkdir()
+    root = tmp_path / "root"
+    (root / "usr/share/initramfs-tools").mkdir(parents=True)
+    (root / "etc").symlink_to(outside)
+    with pytest.raises(UserError, match="outside the image root"):
+        add_boot_support(root)
+    assert not any(outside.iterdir())
+
+
+def test_detect_ready_image(tmp_path: Path) -> None:
+    root = debian_root(tmp_path)
+    add_boot_support(root)
+    found = detect_boot_support(DirectoryView(root))
+    assert found.ok and found.composefs and found.initramfs
+    assert found.kernel == "6.12.1-amd64"
+
+
+def test_detect_fedora_layout(tmp_path: Path) -> None:
+    root = fedora_root(tmp_path)
+    add_boot_support(root, flavour=Flavour.DRACUT)
+    found = detect_boot_support(DirectoryView(root))
+    assert found.ok and found.kernel == "6.17.1-300.fc43.x86_64"
+
+
+def test_detect_missing_pieces(tmp_path: Path) -> None:
+    bare = detect_boot_support(DirectoryView(debian_root(tmp_path / "a", kernel=False)))
+    assert bare.kernel is None and not bare.initramfs and not bare.composefs
+    assert len(bare.missing) == 2
+    assert "no kernel" in bare.missing[0] and "add-boot-support" in bare.missing[1]
+
+    no_initrd = detect_boot_support(DirectoryView(debian_root(tmp_path / "b", initrd=False)))
+    assert no_initrd.kernel == "6.12.1-amd64" and not no_initrd.initramfs
+    assert "has no initramfs" in no_initrd.missing[0]
+
+    root = debian_root(tmp_path / "c")
+    add_boot_support(root)
+    (root / "sysroot").rmdir()
+    no_sysroot = detect_boot_support(DirectoryView(root))
+    assert not no_sysroot.composefs and no_sysroot.missing == (
+        "no /sysroot directory: create an empty /sysroot in the image",
+    )
+
+
+def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = debian_root(tmp_path / "r")
+    assert main(["image", "add-boot-support", str(root), "--fstype", "btrfs"]) == 0
+    out = capsys.readouterr().out
+    assert "/etc/initramfs-tools/conf.d/obelisk-fstype" in out and "update-initramfs" in out
+    assert "FSTYPE=btrfs" in (root / "etc/initramfs-tools/conf.d/obelisk-fstype").read_text()
+    assert main(["image", "add-boot-support", str(tmp_path / "missing")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
+@pytest.mark.parametrize("name", sorted(SHELL_FILES))
+def test_shell_files_pass_shellcheck(name: str) -> None:
+    runner.run(["shellcheck", "-s", SHELL_FILES[name], str(DATA / name)])
+
+
+def test_local_bottom_contract() -> None:
+    """The DESIGN 3.4 pieces, as the klibc script spells them."""
+    script = (DATA / "initramfs-tools/scripts/local-bottom/obelisk-composefs").read_text()
+    for piece in (
+        "composefs=*",
+        "losetup -r",
+        "lowerdir=$lower::$phys/composefs/objects,metacopy=on,redirect_dir=on",
+        "verity=require",
+        '"$deploy/etc" "${rootmnt}/etc"',
+        '"$deploy/var" "${rootmnt}/var"',
+        'mount -n -o move "$phys" "${rootmnt}/sysroot"',
+    ):
+        assert piece in script, piece
+    # klibc has neither `mount -o loop` nor `mount --bind`.
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
+    assert "-o loop" not in code and "--bind" not in code
