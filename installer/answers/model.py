@@ -413,9 +413,30 @@ class Answers(Section):
         return self
 
 
+def _without_null(node: Any) -> Any:
+    """TOML has no null: an optional key is simply left out, so drop pydantic's `null` branches."""
+    if isinstance(node, list):
+        return [_without_null(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    # Section defaults (whole tables) say nothing a reader needs; null defaults are not TOML.
+    out = {
+        k: _without_null(v)
+        for k, v in node.items()
+        if not (k == "default" and (v is None or isinstance(v, dict)))
+    }
+    branches = [b for b in out.get("anyOf", []) if b != {"type": "null"}]
+    if "anyOf" in out and len(branches) == 1:
+        del out["anyOf"]
+        out.update(branches[0])
+    elif "anyOf" in out:
+        out["anyOf"] = branches
+    return out
+
+
 def json_schema() -> dict[str, Any]:
-    """The published JSON Schema (docs/answers.schema.json) of an answer file."""
-    schema = Answers.model_json_schema(by_alias=True)
+    """The published JSON Schema (installer/data/answers/schema.json) of an answer file."""
+    schema: dict[str, Any] = _without_null(Answers.model_json_schema(by_alias=True))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://obelisk.invalid/answers.schema.json"
     return schema

@@ -3,11 +3,12 @@ its `# expect:` comments name, through the real `obelisk validate` command."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from installer.answers import load_answers
+from installer.answers import json_schema, load_answers
 from installer.cli import main
 from installer.errors import UserError
 
@@ -90,3 +91,22 @@ def test_secrets_are_read_from_files_relative_to_the_answer_file() -> None:
     assert [k.split()[0] for k in alice.ssh_keys] == ["ssh-ed25519", "ssh-rsa"]
     assert answers.creds == "robot:s3cret"
     assert answers.image.ref == "docker://registry.example.com/os/fedora-bootc:42"
+
+
+def test_the_published_schema_is_current() -> None:
+    published = EXAMPLE.parent / "schema.json"
+    assert json.loads(published.read_text()) == json_schema(), (
+        "regenerate: python -c 'import json; from installer.answers import json_schema; "
+        "print(json.dumps(json_schema(), indent=2))' > installer/data/answers/schema.json"
+    )
+
+
+def test_the_schema_names_every_section_and_forbids_unknown_keys() -> None:
+    schema = json_schema()
+    assert set(schema["properties"]) == {
+        "version", "image", "target", "wipe", "storage", "bootloader", "system", "root",
+        "users", "post", "finish",
+    }  # fmt: skip
+    assert schema["additionalProperties"] is False
+    assert all(d["additionalProperties"] is False for d in schema["$defs"].values())
+    assert "null" not in json.dumps(schema)
