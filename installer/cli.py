@@ -97,6 +97,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", choices=("human", "json"), default="human")
     _add_image_options(p)
 
+    p = sub.add_parser("deployments", help="list the deployments of an installed system")
+    p.add_argument("target", help="the installed disk or disk-image file")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("update", help="deploy a new image beside the current one and boot it next")
+    p.add_argument("target", help="the installed disk or disk-image file")
+    p.add_argument("ref", nargs="?", help="the image (default: the tracked reference)")
+    p.add_argument("--progress", choices=("human", "json"), default="human")
+    _add_image_options(p)
+
+    p = sub.add_parser("rollback", help="boot the previous deployment next")
+    p.add_argument("target", help="the installed disk or disk-image file")
+    p.add_argument("--to", metavar="ID", help="a deployment id (or a unique prefix)")
+
+    p = sub.add_parser("chroot", help="a shell (or COMMAND) inside an installed deployment")
+    p.add_argument("target", help="the installed disk or disk-image file")
+    p.add_argument("--id", help="the deployment (default: the default boot entry's)")
+    p.add_argument(
+        "argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="command (default: a shell)"
+    )
+
     p = sub.add_parser("demo", help="install the demo image into a disk-image file")
     p.add_argument("--output", metavar="FILE", default="obelisk-demo.img")
     p.add_argument("--size", default="6GiB")

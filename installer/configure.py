@@ -310,33 +310,35 @@ def _write(path: Path, text: str, *, mode: int = 0o644) -> None:
 
 
 @contextmanager
-def mounted_deployment(root: Path, image_id: str, where: Path) -> Iterator[Path]:
-    """Mount the deployment as the booted system sees it (DESIGN 3.4), for chroot commands."""
+def mounted_image(root: Path, image_id: str, where: Path) -> Iterator[Path]:
+    """The pristine image mounted read-only at `where/root`: EROFS + overlay, as at boot."""
     image = root / "composefs" / "images" / image_id
+    if not image.exists():
+        raise ConfigureError(f"deployment {image_id[:12]} has no composefs image")
     objects = root / "composefs" / "objects"
+    lower, top = where / "lower", where / "root"
     with ExitStack() as stack:
-        lower = where / "lower"
-        top = where / "root"
-        lower.mkdir(parents=True, exist_ok=True)
-        top.mkdir(parents=True, exist_ok=True)
         stack.callback(_rmdir_quiet, lower)
         stack.callback(_rmdir_quiet, top)
         stack.enter_context(
-            mounted(str(image), lower, fstype="erofs", options=("loop",), read_only=True)
+            mounted(image, lower, fstype="erofs", options=("loop",), read_only=True)
         )
         stack.enter_context(
             mounted(
                 "overlay",
                 top,
                 fstype="overlay",
-                options=(
-                    "ro",
-                    "metacopy=on",
-                    "redirect_dir=on",
-                    f"lowerdir={lower}::{objects}",
-                ),
+                options=("ro", "metacopy=on", "redirect_dir=on", f"lowerdir={lower}::{objects}"),
             )
         )
+        yield top
+
+
+@contextmanager
+def mounted_deployment(root: Path, image_id: str, where: Path) -> Iterator[Path]:
+    """The deployment as the booted system sees it (DESIGN 3.4), with /proc, /sys and /dev."""
+    with ExitStack() as stack:
+        top = stack.enter_context(mounted_image(root, image_id, where))
         stack.enter_context(bind(etc_dir(root, image_id), top / "etc"))
         stack.enter_context(bind(var_dir(root), top / "var"))
         for api in ("proc", "sys", "dev"):

@@ -225,6 +225,7 @@ def execute(
             "track": plan.image.track or plan.image.ref,
             "manifest-digest": image.manifest_digest,
             "config-digest": image.config_digest,
+            "kargs": list(plan.boot.kargs),
         }
         deployment: Deployment = yield from run.relay(
             deploy_layers(root, image.layers, origin=origin)

@@ -155,6 +155,14 @@ def stream(
         raise CommandError(argv, proc.returncode, "\n".join(lines))
 
 
+def interactive(argv: Sequence[str], *, env: Mapping[str, str] | None = None) -> int:
+    """Run a command on the caller's terminal (a rescue shell): stdio inherited, exit code back."""
+    argv = [str(a) for a in argv]
+    log.info("run (interactive): %s", " ".join(argv))
+    full_env = {**os.environ, **env} if env else None
+    return subprocess.call(_resolve(argv), env=full_env)
+
+
 @dataclass(slots=True)
 class Service:
     """A long-running child (a registry, a VM) owned by whoever started it."""

@@ -1,0 +1,32 @@
+"""`obelisk chroot TARGET`: a rescue shell inside an installed deployment, /etc and /var live."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from installer.configure import mounted_deployment
+from installer.errors import UserError
+from installer.system import deployments, open_installed
+from storage import runner
+
+
+def run(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    command = (argv[1:] if argv[:1] == ["--"] else argv) or ["/bin/sh", "-l"]
+    with open_installed(args.target, writable=True) as system:
+        known = deployments(system)
+        if args.id:
+            chosen = [d for d in known if d.id.startswith(args.id)]
+        else:
+            chosen = [d for d in known if d.default] or known[:1]
+        if len(chosen) != 1:
+            ids = ", ".join(d.id[:12] for d in known) or "none"
+            raise UserError(f"--id {args.id}: choose one deployment of: {ids}")
+        where = Path(tempfile.mkdtemp(prefix="obelisk-chroot-"))
+        try:
+            with mounted_deployment(system.root, chosen[0].id, where) as top:
+                return runner.interactive(["chroot", str(top), *command])
+        finally:
+            where.rmdir()

@@ -1,0 +1,280 @@
+"""An installed obelisk system on a disk: list its deployments, add an update, roll back.
+
+This is the engine of the recovery and update commands. The disk (or disk-image file) is found
+by its partitions (the ESP and root type GUIDs of DESIGN 3.1), the root is mounted, the ESP is
+read and written with mtools. A new deployment keeps the old one bootable beside it, and the
+person's changes to `/etc` are carried over by a three-way merge against the old image's `/etc`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import filecmp
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from installer import configure
+from installer.boot.bootloader import (
+    BootEntry,
+    default_entry,
+    install_bootloader,
+    list_entries,
+    set_default,
+)
+from installer.composefs.deploy import Deployment, deploy_layers
+from installer.errors import UserError
+from installer.events import Event, Output, StepDone, StepStarted
+from installer.image.fetch import FetchedImage, fetch
+from installer.image.ref import FetchOptions, parse_ref
+from storage import loop, mkfs, partition
+from storage.cleanup import CleanupStack
+from storage.fat import FatImage
+from storage.layout import ESP_TYPE, ROOT_TYPES
+from storage.mount import mounted
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Installed:
+    """An opened installed system: its root mounted, its ESP addressable."""
+
+    device: str
+    root: Path
+    esp: FatImage
+    root_uuid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentInfo:
+    id: str
+    source: str
+    deployed_at: str
+    version: str
+    title: str
+    default: bool
+    has_entry: bool
+
+
+def _find_partitions(device: str) -> tuple[str, str]:
+    table = partition.read_table(device)
+    esp = next((p for p in table if p.type_guid.upper() == ESP_TYPE), None)
+    root = next((p for p in table if p.type_guid.upper() in ROOT_TYPES.values()), None)
+    if esp is None or root is None:
+        raise UserError(
+            f"{device} does not hold an obelisk install (no ESP and root partition found)"
+        )
+    nodes = loop.wait_for_partitions(device, (esp.number, root.number))
+    return nodes[0], nodes[1]
+
+
+@contextlib.contextmanager
+def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed]:
+    """Mount the installed system on `target` (a disk or a disk-image file) for the block."""
+    path = Path(target)
+    if not path.exists():
+        raise UserError(f"{target}: no such disk or file")
+    with CleanupStack() as stack:
+        device = stack.enter(loop.attach(path)) if path.is_file() else os.path.realpath(target)
+        esp_node, root_node = _find_partitions(device)
+        where = Path(tempfile.mkdtemp(prefix="obelisk-sys-"))
+        stack.callback(os.rmdir, where, what=f"remove {where}")
+        root = stack.enter(mounted(root_node, where, read_only=not writable))
+        if not (root / "composefs" / "images").is_dir():
+            raise UserError(f"{target}: the root filesystem has no composefs repository")
+        yield Installed(
+            device=device, root=root, esp=FatImage(esp_node), root_uuid=mkfs.fs_uuid(root_node)
+        )
+
+
+def _origin(root: Path, image_id: str) -> dict[str, object]:
+    try:
+        data = json.loads((root / "state" / "deploy" / image_id / "origin.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def deployments(system: Installed) -> list[DeploymentInfo]:
+    """Every deployment, newest first, with its boot entry state."""
+    entries = {e.id: e for e in list_entries(system.esp)}
+    current = default_entry(system.esp)
+    state = system.root / "state" / "deploy"
+    found = []
+    order: dict[str, tuple[str, int]] = {}
+    for directory in state.iterdir() if state.is_dir() else ():
+        origin = _origin(system.root, directory.name)
+        entry = entries.get(directory.name)
+        # deployed-at has whole seconds; the state directory's mtime breaks ties.
+        order[directory.name] = (str(origin.get("deployed-at", "")), directory.stat().st_mtime_ns)
+        found.append(
+            DeploymentInfo(
+                id=directory.name,
+                source=str(origin.get("source", "")),
+                deployed_at=str(origin.get("deployed-at", "")),
+                version=entry.version if entry else "",
+                title=entry.title if entry else "",
+                default=directory.name == current,
+                has_entry=entry is not None,
+            )
+        )
+    return sorted(found, key=lambda d: order[d.id], reverse=True)
+
+
+def rollback(system: Installed, to: str | None = None) -> DeploymentInfo:
+    """Make another deployment the default: `to` (an id or a unique prefix), else the previous."""
+    known = [d for d in deployments(system) if d.has_entry]
+    if to:
+        matches = [d for d in known if d.id.startswith(to)]
+        if len(matches) != 1:
+            raise UserError(
+                f"--to {to}: {'no' if not matches else 'several'} deployments match; "
+                f"known: {', '.join(d.id[:12] for d in known) or 'none'}"
+            )
+        chosen = matches[0]
+    else:
+        others = [d for d in known if not d.default]
+        if not others:
+            raise UserError("there is no other deployment to roll back to")
+        current = next((i for i, d in enumerate(known) if d.default), -1)
+        # The one deployed just before the current default, else the newest other one.
+        chosen = next((d for d in known[current + 1 :] if not d.default), others[0])
+    set_default(system.esp, chosen.id)
+    return chosen
+
+
+def update(
+    target: str, ref: str, opts: FetchOptions, *, kargs: tuple[str, ...] | None = None
+) -> Generator[Event, None, BootEntry]:
+    """Deploy `ref` beside the current deployment and make it the default boot entry."""
+    image_ref = parse_ref(ref)
+    total = 4
+    with open_installed(target, writable=True) as system:
+        current = default_entry(system.esp)
+        if current is None:
+            raise UserError(f"{target}: no default boot entry to update from")
+        origin = _origin(system.root, current)
+        extra = kargs if kargs is not None else tuple(str(k) for k in origin.get("kargs", []))  # type: ignore[attr-defined]
+        yield StepStarted(step="fetch", title=f"Fetching {ref}", index=1, total=total)
+        scratch = Path(tempfile.mkdtemp(prefix=".obelisk-scratch-", dir=system.root))
+        try:
+            image: FetchedImage = yield from fetch(image_ref, scratch, opts)
+            yield StepDone(step="fetch", summary=f"{len(image.layers)} layers")
+            yield StepStarted(step="deploy", title="Deploying with composefs", index=2, total=total)
+            deployment: Deployment = yield from deploy_layers(
+                system.root,
+                image.layers,
+                origin={
+                    "source": ref,
+                    "track": ref,
+                    "manifest-digest": image.manifest_digest,
+                    "config-digest": image.config_digest,
+                    "kargs": list(extra),
+                },
+            )
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if deployment.id == current:
+            raise UserError(f"{ref} is the image already deployed ({current[:12]}); nothing to do")
+        yield StepDone(step="deploy", summary=f"image id {deployment.id}")
+        yield StepStarted(step="etc", title="Carrying /etc changes over", index=3, total=total)
+        for line in merge_etc(system.root, old_id=current, new_id=deployment.id):
+            yield Output(step="etc", line=line)
+        yield StepDone(step="etc")
+        yield StepStarted(step="bootloader", title="Adding the boot entry", index=4, total=total)
+        entry: BootEntry = yield from install_bootloader(
+            system.esp,
+            deployment.tree,
+            image_id=deployment.id,
+            root_uuid=system.root_uuid,
+            timeout=_timeout(system.esp),
+            extra_kargs=extra,
+            arch=image.config.get("architecture"),
+        )
+        yield StepDone(step="bootloader", summary=f"default entry {entry.path}")
+        return entry
+
+
+def _timeout(esp: FatImage) -> int:
+    from storage import fat
+
+    try:
+        text = fat.read_bytes(esp, "/loader/loader.conf").decode()
+    except Exception:
+        return 3
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "timeout" and value.strip().isdigit():
+            return int(value.strip())
+    return 3
+
+
+def merge_etc(root: Path, *, old_id: str, new_id: str) -> Iterator[str]:
+    """Three-way merge: what the person changed in the old `/etc` wins over the new image's.
+
+    A file equal to the old image's copy takes the new image's version; a changed or added file
+    is carried over; a file the person deleted stays deleted.
+    """
+    old_etc = configure.etc_dir(root, old_id)
+    new_etc = configure.etc_dir(root, new_id)
+    where = Path(tempfile.mkdtemp(prefix="obelisk-old-"))
+    try:
+        with configure.mounted_image(root, old_id, where) as old_image:
+            pristine = old_image / "etc"
+            for dirpath, dirnames, filenames in os.walk(old_etc):
+                rel = Path(dirpath).relative_to(old_etc)
+                for name in [
+                    *filenames,
+                    *[d for d in dirnames if (Path(dirpath) / d).is_symlink()],
+                ]:
+                    item = rel / name
+                    if _same(old_etc / item, pristine / item):
+                        continue
+                    dest = new_etc / item
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    if dest.is_symlink() or dest.is_file():
+                        dest.unlink()
+                    elif dest.is_dir():
+                        shutil.rmtree(dest)
+                    _copy(old_etc / item, dest)
+                    yield f"kept /etc/{item}"
+            for dirpath, _dirnames, filenames in os.walk(pristine):
+                rel = Path(dirpath).relative_to(pristine)
+                for name in filenames:
+                    item = rel / name
+                    gone = not (old_etc / item).exists() and not (old_etc / item).is_symlink()
+                    if gone and ((new_etc / item).is_file() or (new_etc / item).is_symlink()):
+                        (new_etc / item).unlink()
+                        yield f"kept deleted /etc/{item}"
+    finally:
+        with contextlib.suppress(OSError):
+            where.rmdir()
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.is_symlink() or b.is_symlink():
+        return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
+    if not b.exists():
+        return False
+    try:
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    if (sa.st_mode, sa.st_uid, sa.st_gid) != (sb.st_mode, sb.st_uid, sb.st_gid):
+        return False
+    return filecmp.cmp(a, b, shallow=False)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dest)
+        return
+    shutil.copy2(src, dest, follow_symlinks=False)
+    st = src.stat()
+    os.chown(dest, st.st_uid, st.st_gid)
