@@ -336,7 +336,8 @@ def run_app(
             try:
                 choices = Choices.from_plan(backend.load_plan(answers, inventory))
             except UserError as exc:
-                print(f"obelisk: error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+                # The whole message: it lists every problem of the file, one per line.
+                print(f"obelisk: error: {str(exc).strip()}", file=sys.stderr)
                 return 2
         if demo or image:
             choices = replace(choices, image=replace(choices.image, ref=image or _demo_ref()))
