@@ -33,6 +33,16 @@ def _split_key(text: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+def _within(key: tuple[str, ...], counts: dict[Loc, int]) -> Loc:
+    """`[users.x]` after `[[users]]` means the last `users` entry: put its index in the path."""
+    out: Loc = ()
+    for part in key:
+        out = (*out, part)
+        if out in counts and out != key:
+            out = (*out, counts[out] - 1)
+    return out
+
+
 class Locator:
     """Maps a key path (as pydantic reports it) to the 1-based line where it is written."""
 
@@ -42,7 +52,7 @@ class Locator:
 
     def _scan(self, text: str) -> None:
         table: Loc = ()
-        counts: dict[tuple[str, ...], int] = {}
+        counts: dict[Loc, int] = {}
         depth = 0  # open [ or { of a value continuing over lines
         in_string: str | None = None  # an open multi-line string delimiter
         # TOML ends lines at \n only (str.splitlines would also split at \x1e, \u2028...).
@@ -50,7 +60,7 @@ class Locator:
             if in_string is None and depth == 0:
                 stripped = line.strip()
                 if m := _ARRAY_TABLE.match(stripped):
-                    key = _split_key(m.group("key"))
+                    key = _within(_split_key(m.group("key")), counts)
                     index = counts.get(key, 0)
                     counts[key] = index + 1
                     table = (*key, index)
@@ -58,12 +68,13 @@ class Locator:
                     self.lines[table] = number
                     continue
                 if m := _TABLE.match(stripped):
-                    table = _split_key(m.group("key"))
+                    table = _within(_split_key(m.group("key")), counts)
                     self.lines.setdefault(table, number)
                     continue
                 if m := _KEY.match(stripped):
                     path = (*table, *_split_key(m.group("key")))
-                    self.lines.setdefault(path, number)
+                    for end in range(len(table) + 1, len(path) + 1):
+                        self.lines.setdefault(path[:end], number)  # `a.b = 1` defines `a` too
                     line = stripped[m.end() :]
             in_string, depth = _track(line, in_string, depth)
 
