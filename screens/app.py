@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.scrollbar import ScrollBar
+from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from installer.errors import InstallerError, UserError
 from installer.plan import Plan, Target
@@ -85,6 +85,7 @@ class ObeliskApp(App[Outcome]):
         self.answers_path = ""
         """Where the plan of the running install was saved."""
         self.installing = False
+        self._scrollbar_renderer: type[ScrollBarRender] | None = None
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -92,10 +93,16 @@ class ObeliskApp(App[Outcome]):
         if self.console_mode:
             self.theme = "ansi-dark"
             self.add_class("-console")
+            # A class-wide setting (Textual's documented hook); undone in on_unmount.
+            self._scrollbar_renderer = ScrollBar.renderer
             ScrollBar.renderer = SpaceScrollBarRender
         else:
             self.theme = "textual-dark"
         self.show_step(0)
+
+    def on_unmount(self) -> None:
+        if self._scrollbar_renderer is not None:
+            ScrollBar.renderer = self._scrollbar_renderer
 
     def get_key_display(self, binding: Binding) -> str:
         if self.console_mode:
