@@ -1,123 +1,38 @@
-"""Benchmark: `deploy_layers` against the naive pipeline on the same layer, same filesystem.
+"""Benchmark: obelisk's deploy against the naive pipeline and the extraction floor (issue 3).
 
-The naive pipeline is what one would do by hand (DESIGN 4): extract the layer with GNU tar,
-then `mkcomposefs --digest-store`, which copies every file again into the object store. Each
-side runs in its own child process so its peak RSS is its own. Needs root (loop device, mount).
+A Debian trixie rootfs (mmdebstrap, cached, see `bench.image`) is served as a 2-layer image by a
+local registry; each variant (`bench.variants`) runs in its own child process on its own fresh
+ext4 filesystem on a loop device, with caches dropped before it. Prints wall time, bytes written
+to the device (after sync), bytes kept, peak RSS, the ratios and PASS/MISS per target. Then a
+second deploy of v2 (v1 plus one small layer) into obelisk's root measures deduplication.
+Needs root (loop devices, mounts, drop_caches).
 
-    python -m bench.deploy [--files 10000] [--mb 200] [--only naive|obelisk]
+    python -m bench.deploy [--repeat 2] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import json
 import os
-import random
-import resource
+import pstats
 import shutil
+import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from installer.composefs.deploy import deploy_layers
-from installer.image.model import LayerBlob
-from storage import loop, mount, runner
-from storage.sizes import MiB
-from tests.layerbuild import MEDIA_TYPES, Entry, directory, file, write_tar
+from bench.image import RECIPE, BenchImage, ensure_image
+from bench.variants import VARIANTS, run_child
+from storage import loop, mkfs, mount, runner
+from storage.layout import Filesystem
 
-
-class _HashingWriter:
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.sha = hashlib.sha256()
-
-    def write(self, data: bytes) -> int:
-        self.sha.update(data)
-        return self.out.write(data)
-
-    def flush(self) -> None:
-        self.out.flush()
-
-
-def _entries(files: int, total: int, seed: int) -> Iterator[Entry]:
-    """A tree shaped like a distribution: many small files, a few large ones."""
-    rng = random.Random(seed)
-    sizes = []
-    for _ in range(files):
-        roll = rng.random()
-        sizes.append(
-            rng.randint(0, 64)
-            if roll < 0.3
-            else rng.randint(1024, 20_000)
-            if roll < 0.8
-            else rng.randint(20_000, 200_000)
-        )
-    large = max(1, files // 100)
-    rest = max(0, total - sum(sizes[large:]))
-    for i in range(large):
-        sizes[i] = rest // large
-    rng.shuffle(sizes)
-    dirs = max(1, files // 50)
-    for d in range(dirs):
-        yield directory(f"usr/share/d{d:04}")
-    for i, size in enumerate(sizes):
-        # Half random, half zeros: compresses about 2:1, like binaries do.
-        data = rng.randbytes(size // 2) + bytes(size - size // 2)
-        yield file(f"usr/share/d{i % dirs:04}/f{i:06}", data, mode=0o644)
-
-
-def build_layer(work: Path, files: int, total: int) -> LayerBlob:
-    blob = work / "layer.tar.gz"
-    with blob.open("wb") as raw:
-        blob_hash = _HashingWriter(raw)
-        with gzip.GzipFile(fileobj=blob_hash, mode="wb", compresslevel=1, mtime=0) as gz:  # type: ignore[arg-type]
-            plain_hash = _HashingWriter(gz)  # type: ignore[arg-type]
-            write_tar(_entries(files, total, seed=1), plain_hash)  # type: ignore[arg-type]
-    return LayerBlob(
-        path=blob,
-        digest="sha256:" + blob_hash.sha.hexdigest(),
-        diff_id="sha256:" + plain_hash.sha.hexdigest(),
-        media_type=MEDIA_TYPES["gzip"],
-        size=blob.stat().st_size,
-    )
-
-
-def _child(mode: str, layer_json: str, target: str) -> dict[str, Any]:
-    fields = json.loads(layer_json)
-    layer = LayerBlob(**{**fields, "path": Path(fields["path"])})
-    root = Path(target)
-    root.mkdir()
-    phases: dict[str, float] = {}
-    start = time.perf_counter()
-    if mode == "naive":
-        tree = root / "tree"
-        tree.mkdir()
-        tar = ["tar", "-xpf", str(layer.path), "--xattrs", "--xattrs-include=*"]
-        runner.run([*tar, "--numeric-owner", "-C", str(tree)])
-        phases["extract"] = time.perf_counter() - start
-        (root / "composefs" / "objects").mkdir(parents=True)
-        store = f"--digest-store={root / 'composefs' / 'objects'}"
-        runner.run(["mkcomposefs", store, str(tree), str(root / "image.erofs")])
-        phases["mkcomposefs"] = time.perf_counter() - start - phases["extract"]
-    else:
-        gen = deploy_layers(root, [layer], origin={"source": "bench"})
-        while True:
-            try:
-                next(gen)
-            except StopIteration:
-                break
-    wall = time.perf_counter() - start
-    return {
-        "wall": wall,
-        "phases": phases,
-        "rss_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-        "rss_children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
-    }
+MB = 1_000_000
+DISK_SIZE = 8 << 30
+TARGETS = {"a/b": 0.5, "a/c": 1.3, "rss": 300 * MB, "second": 0.05}
 
 
 def _used(path: Path) -> int:
@@ -125,63 +40,197 @@ def _used(path: Path) -> int:
     return (st.f_blocks - st.f_bfree) * st.f_frsize
 
 
+def drop_caches() -> None:
+    """Flush and drop the page cache so no variant reads what the previous one left warm."""
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+@contextmanager
+def fresh_filesystem(work: Path, name: str) -> Iterator[tuple[Path, str]]:
+    """A new sparse file + loop + ext4, mounted; yields (mountpoint, device); all undone after."""
+    disk = work / f"{name}.img"
+    loop.create_sparse(disk, DISK_SIZE)
+    try:
+        with loop.attach(disk) as device:
+            mkfs.make_filesystem(device, Filesystem.EXT4, label="bench")
+            with mount.mounted(device, work / f"{name}.mnt", fstype="ext4") as mnt:
+                yield mnt, device
+    finally:
+        disk.unlink(missing_ok=True)
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one variant in a new Python process, after dropping caches; returns its result."""
+    drop_caches()
+    argv = [sys.executable, "-m", "bench.deploy", "--child", json.dumps(spec)]
+    out = runner.output(argv, timeout=1800)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def run_variant(
+    work: Path, variant: str, ref: str, rep: int | str, *, second: str | None, profile: Path | None
+) -> dict[str, Any]:
+    with fresh_filesystem(work, f"{variant}-{rep}") as (mnt, device):
+        before = _used(mnt)
+        spec: dict[str, Any] = {
+            "variant": variant,
+            "ref": ref,
+            "target": str(mnt / "root"),
+            "device": device,
+        }
+        if profile:
+            spec["profile"] = str(profile)
+        result = child(spec)
+        result["kept"] = _used(mnt) - before
+        if second:
+            spec = {**spec, "ref": second, "split": True, "profile": None}
+            before = _used(mnt)
+            result["second"] = child(spec)
+            result["second"]["kept"] = _used(mnt) - before
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.deploy", description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=10_000)
-    parser.add_argument("--mb", type=int, default=200)
-    parser.add_argument(
-        "--only", choices=("naive", "obelisk"), help="run one side (for large sizes)"
-    )
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per variant (median shown)")
+    parser.add_argument("--only", choices=VARIANTS, action="append", help="run only these")
+    parser.add_argument("--profile", action="store_true", help="cProfile obelisk's deploy step")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_child(*args.child)))
+        print(json.dumps(run_child(json.loads(args.child))))
         return 0
     if os.geteuid() != 0:
-        print("bench.deploy needs root (loop device and mount)", file=sys.stderr)
+        print("bench.deploy needs root (loop devices, mounts, drop_caches)", file=sys.stderr)
         return 2
-    work = Path(tempfile.mkdtemp(prefix="obelisk-bench-"))
+    runner.require({"skopeo": "skopeo", "umoci": "umoci", "mkcomposefs": "composefs"})
+    image = ensure_image()
+    print(_describe(image), flush=True)
+    from tests.registry import start_registry
+
+    work = Path(tempfile.mkdtemp(prefix="obelisk-bench-", dir="/var/tmp"))
     try:
-        t0 = time.perf_counter()
-        layer = build_layer(work, args.files, args.mb * MiB)
-        print(
-            f"layer: {args.files} files, {args.mb} MB uncompressed, {layer.size / MiB:.1f} MiB "
-            f"gzip, built in {time.perf_counter() - t0:.1f} s"
-        )
-        layer_json = json.dumps(
-            {**{k: getattr(layer, k) for k in LayerBlob.__slots__}, "path": str(layer.path)}
-        )
-        disk = work / "disk.img"
-        loop.create_sparse(disk, (4 * args.mb + 512) * MiB)
-        results: dict[str, dict[str, Any]] = {}
-        with loop.attach(disk) as device:
-            runner.run(["mkfs.ext4", "-q", "-F", "-E", "nodiscard", device])
-            with mount.mounted(device, work / "fs", fstype="ext4") as fs:
-                for mode in [args.only] if args.only else ["naive", "obelisk"]:
-                    before = _used(fs)
-                    child = [sys.executable, "-m", "bench.deploy", "--child", mode, layer_json]
-                    out = runner.output([*child, str(fs / mode)])
-                    results[mode] = json.loads(out.strip().splitlines()[-1])
-                    results[mode]["written"] = _used(fs) - before
-        _report(results)
+        with contextmanager(start_registry)(work / "registry") as reg:
+            v1 = reg.push_layout(image.layout, "bench:v1", ref_name="v1")
+            v2 = reg.push_layout(image.layout, "bench:v2", ref_name="v2")
+            results = _run_all(args, v1, v2, work)
+        print(_report(results))
+        if args.profile:
+            _print_profile(work / "deploy.prof")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
-def _report(results: dict[str, dict[str, Any]]) -> None:
-    print(f"{'':10} {'wall s':>8} {'disk MiB':>9} {'peak RSS MiB':>13}  phases")
-    for mode, r in results.items():
-        rss = max(r["rss_self"], r["rss_children"]) / MiB
-        phases = ", ".join(f"{k} {v:.1f} s" for k, v in r["phases"].items())
-        print(f"{mode:10} {r['wall']:8.1f} {r['written'] / MiB:9.1f} {rss:13.1f}  {phases}")
-    if len(results) < 2:
-        return
-    naive, ours = results["naive"], results["obelisk"]
-    print(
-        f"ratio naive/obelisk: time {naive['wall'] / ours['wall']:.2f}x, "
-        f"disk {naive['written'] / max(1, ours['written']):.2f}x"
+def _run_all(
+    args: argparse.Namespace, v1: str, v2: str, work: Path
+) -> dict[str, list[dict[str, Any]]]:
+    """Variants alternate within each repetition, so slow drift of the machine hits all."""
+    variants = args.only or list(VARIANTS)
+    results: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+    for rep in range(args.repeat):
+        for variant in variants:
+            first = variant == "obelisk" and rep == 0
+            print(f"run {rep + 1}/{args.repeat}: {variant}", flush=True)
+            results[variant].append(
+                run_variant(
+                    work,
+                    variant,
+                    v1,
+                    rep,
+                    second=v2 if first else None,
+                    profile=None,
+                )
+            )
+    if args.profile:
+        # A run of its own: cProfile slows Python code down, so its time is not reported.
+        print("profiling obelisk's deploy step (not timed)", flush=True)
+        run_variant(work, "obelisk", v1, "profile", second=None, profile=work / "deploy.prof")
+    return results
+
+
+def _describe(image: BenchImage) -> str:
+    layers = ", ".join(f"{s / MB:.1f}" for s in image.layer_sizes[:-1])
+    return (
+        f"image: Debian {RECIPE['suite']} {RECIPE['variant']} + {', '.join(RECIPE['include'])}: "
+        f"{image.files} files ({image.entries} entries), {image.content_bytes / MB:.0f} MB "
+        f"of file content; v1 layers {layers} MB gzip; v2 adds "
+        f"{image.layer_sizes[-1] / 1000:.1f} kB"
     )
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in runs))
+
+
+def _rss(r: dict[str, Any]) -> int:
+    return max(int(r["rss_self"]), int(r["rss_children"]))
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _report(results: dict[str, list[dict[str, Any]]]) -> str:
+    lines = [
+        f"{'variant':9} {'wall s':>7} {'runs':>13} {'written MB':>10} {'kept MB':>8} "
+        f"{'RSS MB (self/child)':>19}  phases (first run, s)"
+    ]
+    for variant, runs in results.items():
+        walls = "/".join(f"{r['wall']:.1f}" for r in runs)
+        rss = max(_rss(r) for r in runs)
+        selfs = max(r["rss_self"] for r in runs) / MB
+        kids = max(r["rss_children"] for r in runs) / MB
+        phases = ", ".join(f"{k} {v:.1f}" for k, v in runs[0]["phases"].items())
+        lines.append(
+            f"{variant:9} {_median(runs, 'wall'):7.1f} {walls:>13} "
+            f"{_median(runs, 'written') / MB:10.1f} {_median(runs, 'kept') / MB:8.1f} "
+            f"{rss / MB:7.0f} ({selfs:.0f}/{kids:.0f})  {phases}"
+        )
+    targets: list[str] = []
+    ours = results.get("obelisk")
+    if ours:
+        for label, other, key in (("a/b", "naive", "a/b"), ("a/c", "floor", "a/c")):
+            if other in results:
+                ratio = _median(ours, "wall") / _median(results[other], "wall")
+                written = _median(ours, "written") / _median(results[other], "written")
+                targets.append(
+                    f"{label} wall {ratio:.2f} (target <= {TARGETS[key]}): "
+                    f"{_verdict(ratio <= TARGETS[key])}   [bytes written {written:.2f}]"
+                )
+        rss = max(_rss(r) for r in ours)
+        targets.append(
+            f"peak RSS of (a) {rss / MB:.0f} MB (target < {TARGETS['rss'] / MB:.0f} MB): "
+            f"{_verdict(rss < TARGETS['rss'])}"
+        )
+        second = ours[0].get("second")
+        if second:
+            first = ours[0]["written"]
+            deploy_only = second["phase_bytes"]["deploy"] + second["phase_bytes"]["rest"]
+            lines.append(
+                f"second deploy (v2 into (a)'s root): wall {second['wall']:.1f} s, written "
+                f"{second['written'] / MB:.1f} MB (fetch {second['phase_bytes']['fetch'] / MB:.1f}"
+                f", deploy {deploy_only / MB:.1f}), kept {second['kept'] / MB:.1f} MB, "
+                f"{second['objects_added']} new objects ({second['bytes_reported'] / MB:.1f} MB)"
+            )
+            for what, value in (
+                ("deploy_layers", deploy_only),
+                ("fetch+deploy", second["written"]),
+            ):
+                share = value / first
+                targets.append(
+                    f"second deploy, {what}: {share:.1%} of the first's bytes (target < 5%): "
+                    f"{_verdict(share < TARGETS['second'])}"
+                )
+    return "\n".join([*lines, *targets])
+
+
+def _print_profile(path: Path) -> None:
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats("composefs", 25)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,177 @@
+"""The three pipelines the benchmark compares, each run alone in a child process.
+
+- `obelisk`: `fetch` + `deploy_layers`, the engine's path.
+- `naive`: what one would do by hand: `skopeo copy` to an OCI layout, `umoci raw unpack` (Go,
+  applies whiteouts and opaque directories), `mkcomposefs --digest-store`.
+- `floor`: `skopeo copy` plus `tar -xzf` of each layer: no whiteouts, no digests, no image;
+  nothing that writes a composefs deployment can be faster than this.
+
+All write to a fresh filesystem at `target`. The wall time ends after `sync`, so data still in
+the page cache is paid for; temporaries are removed only after the bytes are counted.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import os
+import resource
+import shutil
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from storage import runner
+
+VARIANTS = ("obelisk", "naive", "floor")
+T = TypeVar("T")
+
+
+def sectors_written(device: str) -> int:
+    """Bytes the block layer wrote to `device` since it was attached (field 7 of its stat)."""
+    stat = Path("/sys/class/block") / os.path.basename(device) / "stat"
+    return int(stat.read_text().split()[6]) * 512
+
+
+class Meter:
+    """Phase times, and bytes written to the device between `sync`ed points."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        os.sync()
+        self.start = time.perf_counter()
+        self.last = self.start
+        self.bytes0 = self.bytes_last = sectors_written(device)
+        self.phases: dict[str, float] = {}
+        self.phase_bytes: dict[str, int] = {}
+
+    def mark(self, phase: str, *, sync: bool = False) -> None:
+        """End `phase`; with `sync`, flush first and count its bytes (costs the overlap)."""
+        if sync:
+            os.sync()
+            now_bytes = sectors_written(self.device)
+            self.phase_bytes[phase] = now_bytes - self.bytes_last
+            self.bytes_last = now_bytes
+        now = time.perf_counter()
+        self.phases[phase] = round(now - self.last, 2)
+        self.last = now
+
+    def finish(self) -> dict[str, Any]:
+        os.sync()
+        self.phases["sync"] = round(time.perf_counter() - self.last, 2)
+        wall = time.perf_counter() - self.start
+        end = sectors_written(self.device)
+        if self.phase_bytes:
+            self.phase_bytes["rest"] = end - self.bytes_last
+        return {
+            "wall": round(wall, 2),
+            "written": end - self.bytes0,
+            "phases": self.phases,
+            "phase_bytes": self.phase_bytes,
+        }
+
+
+def drive(gen: Generator[Any, None, T]) -> T:
+    """Run an event generator to completion and return its value (events are dropped)."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+
+def _skopeo_copy(ref: str, layout: Path) -> None:
+    runner.run(
+        ["skopeo", "copy", "--quiet", "--src-tls-verify=false", ref, f"oci:{layout}:image"],
+        timeout=900,
+    )
+
+
+def _layer_blobs(layout: Path) -> list[Path]:
+    """The layer blobs of the layout's only image, in order (the manifest's order)."""
+    index = json.loads((layout / "index.json").read_text())
+    digest = index["manifests"][0]["digest"]
+    blobs = layout / "blobs" / "sha256"
+    manifest = json.loads((blobs / digest.split(":")[1]).read_text())
+    return [blobs / layer["digest"].split(":")[1] for layer in manifest["layers"]]
+
+
+def run_obelisk(
+    ref: str, target: Path, device: str, *, split: bool = False, profile: str | None = None
+) -> dict[str, Any]:
+    from installer.composefs.deploy import deploy_layers
+    from installer.image.fetch import fetch
+    from installer.image.ref import FetchOptions, parse_ref
+
+    meter = Meter(device)
+    fetched = drive(fetch(parse_ref(ref), target / ".bench-fetch", FetchOptions(tls_verify=False)))
+    meter.mark("fetch", sync=split)
+    profiler = cProfile.Profile() if profile else None
+    if profiler:
+        profiler.enable()
+    deployment = drive(deploy_layers(target, fetched.layers, origin={"source": ref}))
+    if profiler and profile:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    meter.mark("deploy", sync=split)
+    result = meter.finish()
+    fetched.remove_layout()
+    shutil.rmtree(target / ".bench-fetch", ignore_errors=True)
+    return {
+        **result,
+        "objects_added": deployment.objects_added,
+        "bytes_reported": deployment.bytes_written,
+        "image_id": deployment.id,
+    }
+
+
+def run_naive(ref: str, target: Path, device: str) -> dict[str, Any]:
+    meter = Meter(device)
+    layout, tree, repo = target / "oci", target / "tree", target / "composefs"
+    _skopeo_copy(ref, layout)
+    meter.mark("copy")
+    runner.run(["umoci", "raw", "unpack", "--image", f"{layout}:image", str(tree)], timeout=900)
+    meter.mark("unpack")
+    (repo / "objects").mkdir(parents=True)
+    store = f"--digest-store={repo / 'objects'}"
+    runner.run(["mkcomposefs", store, str(tree), str(repo / "image.erofs")], timeout=900)
+    meter.mark("mkcomposefs")
+    result = meter.finish()
+    shutil.rmtree(layout)
+    shutil.rmtree(tree)
+    return result
+
+
+def run_floor(ref: str, target: Path, device: str) -> dict[str, Any]:
+    meter = Meter(device)
+    layout, tree = target / "oci", target / "tree"
+    _skopeo_copy(ref, layout)
+    meter.mark("copy")
+    tree.mkdir()
+    for blob in _layer_blobs(layout):
+        runner.run(["tar", "-xzf", str(blob), "--numeric-owner", "-C", str(tree)], timeout=900)
+    meter.mark("untar")
+    result = meter.finish()
+    shutil.rmtree(layout)
+    return result
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one variant as described by the parent; adds this process's peak RSS."""
+    target, device, ref = Path(spec["target"]), spec["device"], spec["ref"]
+    target.mkdir(parents=True, exist_ok=True)
+    if spec["variant"] == "obelisk":
+        result = run_obelisk(
+            ref, target, device, split=spec.get("split", False), profile=spec.get("profile")
+        )
+    elif spec["variant"] == "naive":
+        result = run_naive(ref, target, device)
+    elif spec["variant"] == "floor":
+        result = run_floor(ref, target, device)
+    else:
+        raise ValueError(spec["variant"])
+    # ru_maxrss is in KiB on Linux; RUSAGE_CHILDREN is the largest waited-for descendant.
+    result["rss_self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["rss_children"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return result
