@@ -96,7 +96,7 @@ LABELS: dict[tuple[str, ...], str] = {
 }
 
 
-def _label(loc: Loc) -> str:
+def _label(loc: Sequence[str | int]) -> str:
     key = tuple(p for p in loc if isinstance(p, str))
     while key:
         if key in LABELS:

@@ -377,6 +377,7 @@ class Answers(Section):
     _base_dir: str = PrivateAttr(default=".")
     _creds: str | None = PrivateAttr(default=None)
     _line_of: Callable[[Sequence[str | int]], int] | None = PrivateAttr(default=None)
+    _field_of: Callable[[Sequence[str | int]], str] | None = PrivateAttr(default=None)
 
     @property
     def source(self) -> str:
@@ -397,6 +398,10 @@ class Answers(Section):
         """The source line of a key path, for messages found after validation (resolve)."""
         return self._line_of(loc) if self._line_of else 1
 
+    def field_of(self, loc: Sequence[str | int]) -> str | None:
+        """How the source names a key path (a kickstart names options), if it has its own way."""
+        return self._field_of(loc) if self._field_of else None
+
     def bind(
         self,
         *,
@@ -404,12 +409,14 @@ class Answers(Section):
         base_dir: Path,
         creds: str | None = None,
         line_of: Callable[[Sequence[str | int]], int] | None = None,
+        field_of: Callable[[Sequence[str | int]], str] | None = None,
     ) -> Answers:
         """Record where the answers came from (pydantic private attributes are not fields)."""
         self._source = source
         self._base_dir = str(base_dir)
         self._creds = creds
         self._line_of = line_of
+        self._field_of = field_of
         return self
 
 

@@ -41,7 +41,8 @@ FILE_SECTOR_SIZE = 512
 
 def _fail(answers: Answers, loc: Loc, message: str, details: list[str] | None = None) -> UserError:
     line = answers.line_of(loc)
-    head = f"{answers.source or 'answers'}:{line}: {field_name(loc)}: {message}"
+    field = answers.field_of(loc) or field_name(loc)
+    head = f"{answers.source or 'answers'}:{line}: {field}: {message}"
     return UserError("\n".join([head, *(f"  {d}" for d in details or [])]))
 
 
@@ -126,7 +127,8 @@ def _pick_disk(answers: Answers, inventory: Inventory) -> Disk:
         raise _fail(
             answers,
             ("target",),
-            f"{_describe(disk)} holds data ({', '.join(used)}); set wipe = true to erase it",
+            f"{_describe(disk)} holds data ({', '.join(used)}); set wipe = true "
+            "(kickstart: clearpart --all) to erase it",
         )
     return disk
 

@@ -279,7 +279,7 @@ def validate_data(
     source: str,
     base_dir: Path,
     line_of: LineOf,
-    field_of: Callable[[Loc], str] = field_name,
+    field_of: Callable[[Sequence[str | int]], str] = field_name,
     extra: Sequence[Problem] = (),
     optional: Collection[str] = (),
 ) -> Answers:
@@ -354,7 +354,13 @@ def validate_data(
     answers = Answers.model_construct(version=1, **{k: v for k, v in parsed.items()})
     if answers.wipe is not None:
         answers.target.wipe = answers.wipe or answers.target.wipe
-    return answers.bind(source=source, base_dir=base_dir, creds=creds, line_of=line_of)
+    return answers.bind(
+        source=source,
+        base_dir=base_dir,
+        creds=creds,
+        line_of=line_of,
+        field_of=None if field_of is field_name else field_of,
+    )
 
 
 _AT = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")

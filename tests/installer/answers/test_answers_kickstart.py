@@ -213,3 +213,15 @@ def test_an_unclosed_quote_names_its_line(tmp_path: Path) -> None:
         "a.ks: 1 problem",
         "a.ks:9: cannot split the line: No closing quotation",
     ]
+
+
+def test_resolution_problems_name_the_kickstart_line(tmp_path: Path) -> None:
+    text = "bootc --source-imgref=registry.example.com/os:1\nignoredisk --only-use=nvme0n1\n"
+    answers = parse_kickstart(text, source="a.ks", base_dir=tmp_path)
+    with pytest.raises(UserError) as info:
+        resolve(answers, inventory=MACHINE)
+    assert str(info.value) == (
+        "a.ks:2: clearpart/ignoredisk: /dev/disk/by-id/nvme-Samsung_SSD_980_1TB_S1 (/dev/nvme0n1, "
+        "Samsung SSD 980 1TB, serial S1, 1000 GiB) holds data (/dev/nvme0n1p1, /dev/nvme0n1p2); "
+        "set wipe = true (kickstart: clearpart --all) to erase it"
+    )

@@ -128,7 +128,7 @@ def test_partitions_without_wipe_are_refused(tmp_path: Path) -> None:
     assert str(info.value).endswith(
         "answers.toml:5: target: /dev/disk/by-id/nvme-Samsung_SSD_980_1TB_S1 (/dev/nvme0n1, "
         "Samsung SSD 980 1TB, serial S1, 1000 GiB) holds data (/dev/nvme0n1p1, /dev/nvme0n1p2); "
-        "set wipe = true to erase it"
+        "set wipe = true (kickstart: clearpart --all) to erase it"
     )
     assert plan_for(tmp_path, f'disk = "{SAMSUNG.by_id}"\nwipe = true').target.wipe
 
