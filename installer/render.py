@@ -42,10 +42,10 @@ def _target_lines(plan: Plan) -> list[str]:
     t = plan.target
     if t.is_file:
         assert t.image_size is not None
-        verb = "overwritten" if t.wipe else "created"
+        note = "; a file already there is overwritten" if t.wipe else ""
         return [
             f"Target: disk-image file {t.path}",
-            f"  {verb} at {_size(t.image_size)}; its whole content is the new install",
+            f"  created at {_size(t.image_size)}{note}",
         ]
     out = ["Target disk (ALL DATA ON IT WILL BE ERASED):", f"  {t.path}"]
     d = t.disk
