@@ -98,3 +98,25 @@ def test_plan_refuses_an_existing_file_without_wipe(
         "set wipe = true to overwrite it\n"
     )
     assert (tmp_path / "out" / "disk.img").read_bytes() == b"precious"
+
+
+def test_plan_shows_the_digest_of_a_reachable_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests import imagebuild as ib
+
+    image = ib.write_layout(
+        tmp_path / "layout", [ib.tar_layer([ib.file("etc/os-release", "ID=demo\n")])]
+    )
+    f = tmp_path / "answers.toml"
+    f.write_text(
+        f'version = 1\n[image]\nref = "oci:{image.layout}:latest"\n'
+        '[target]\nfile = "disk.img"\nsize = "4GiB"\n'
+    )
+    assert main(["plan", "--answers", str(f)]) == 0
+    out, err = capsys.readouterr()
+    assert f"  digest      {image.manifest_digest}\n" in out
+    assert err == ""
+    assert main(["plan", "--answers", str(f), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["image"]["digest"] == image.manifest_digest
+    assert not (tmp_path / "disk.img").exists()
