@@ -13,8 +13,10 @@ import hashlib
 import io
 import itertools
 import os
+import queue
 import stat
 import tarfile
+import threading
 import zlib
 from collections.abc import Generator, Iterator
 from decimal import Decimal, InvalidOperation
@@ -91,6 +93,77 @@ class _Hashing(io.RawIOBase):
 
     def hexdigest(self) -> str:
         return f"{self.algorithm}:{self.sha.hexdigest()}"
+
+
+class _Prefetch:
+    """Decompressed bytes made (and hashed) by a helper thread, read here like a file.
+
+    zlib, zstd and hashlib release the GIL, so decompression and the diff_id hash run on a
+    second core while this thread parses the tar and writes objects. The queue is short, so
+    memory stays bounded; `close` stops the helper, also when the reader gives up early.
+    """
+
+    DEPTH = 4
+
+    def __init__(self, source: BinaryIO, algorithm: str) -> None:
+        self._source = source
+        self._algorithm = algorithm
+        self._sha = hashlib.new(algorithm)
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(self.DEPTH)
+        self._stop = threading.Event()
+        self._chunk = b""
+        self._pos = 0
+        self._eof = False
+        self._thread = threading.Thread(target=self._produce, name="layer-reader", daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        try:
+            while not self._stop.is_set():
+                chunk = self._source.read(CHUNK)
+                self._sha.update(chunk)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # handed over to the reading thread, which raises it
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, size: int = -1) -> bytes:
+        if self._pos >= len(self._chunk):
+            if self._eof:
+                return b""
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._eof = True
+                raise item
+            if not item:
+                self._eof = True
+                return b""
+            self._chunk, self._pos = item, 0
+        end = len(self._chunk) if size < 0 else self._pos + size
+        data = self._chunk[self._pos : end]
+        self._pos += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def hexdigest(self) -> str:
+        """The digest of everything read; valid once `drain` and `close` are done."""
+        return f"{self._algorithm}:{self._sha.hexdigest()}"
 
 
 def _compression(layer: LayerBlob, magic: bytes) -> tuple[str, str | None]:
@@ -357,29 +430,35 @@ def apply_layer(
         diff_algorithm = _algorithm(layer.diff_id, "diff_id", layer)
         raw = _Hashing(blob, _algorithm(layer.digest, "digest", layer))  # type: ignore[arg-type]
         applier = LayerApplier(tree, layer, sink)
+        plain: _Prefetch | None = None
         try:
-            plain = _Hashing(_decompressor(kind, raw), diff_algorithm)  # type: ignore[arg-type]
-            reported = 0
-            with tarfile.open(
-                fileobj=plain,  # type: ignore[arg-type]
-                mode="r|",
-                encoding="utf-8",
-                errors="surrogateescape",
-            ) as tar:
-                while (member := tar.next()) is not None:
-                    # tarfile keeps every member it has read; drop them so that memory does
-                    # not grow with the number of files in the layer.
-                    tar.members.clear()  # type: ignore[attr-defined]
-                    for _ in itertools.chain((None,), applier.apply(member, tar)):
-                        if raw.count - reported >= PROGRESS_EVERY:
-                            reported = raw.count
-                            yield Progress(
-                                step=STEP,
-                                done=done_before + raw.count,
-                                total=total,
-                                detail=layer.digest,
-                            )
-            plain.drain()
+            try:
+                # The helper thread owns `raw` until `close`; only then may this thread read it.
+                plain = _Prefetch(_decompressor(kind, raw), diff_algorithm)  # type: ignore[arg-type]
+                reported = 0
+                with tarfile.open(  # type: ignore[call-overload]
+                    fileobj=plain,
+                    mode="r|",
+                    encoding="utf-8",
+                    errors="surrogateescape",
+                ) as tar:
+                    while (member := tar.next()) is not None:
+                        # tarfile keeps every member it has read; drop them so that memory
+                        # does not grow with the number of files in the layer.
+                        tar.members.clear()  # type: ignore[attr-defined]
+                        for _ in itertools.chain((None,), applier.apply(member, tar)):
+                            if raw.count - reported >= PROGRESS_EVERY:
+                                reported = raw.count
+                                yield Progress(
+                                    step=STEP,
+                                    done=done_before + raw.count,
+                                    total=total,
+                                    detail=layer.digest,
+                                )
+                plain.drain()
+            finally:
+                if plain is not None:
+                    plain.close()
             raw.drain()
         except (
             tarfile.TarError,
@@ -398,6 +477,7 @@ def apply_layer(
             _check_blob(raw, layer)
             raise
         _check_blob(raw, layer)
+        assert plain is not None
         if plain.hexdigest() != layer.diff_id:
             raise LayerError(
                 f"layer {short(layer.digest)}: uncompressed content has digest "
