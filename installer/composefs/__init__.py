@@ -1,1 +1,10 @@
-"""The composefs core: fs-verity digests, streaming layer application, dumps, object store."""
+"""The composefs core: fs-verity digests, streaming layer application, dumps, object store.
+
+Public entry points (DESIGN 3.2 and 4):
+- `deploy.deploy_layers(root, layers, origin=...)`: the engine's hot path, a generator of events
+  that returns a `deploy.Deployment`;
+- `deploy.scan_layers(layers, keep=...)`: the merged tree without writing anything (inspect);
+- `tree.Tree`: the merged tree, a `TreeView` (`get`, `resolve`, `walk`, `open`, `read_bytes`...);
+- `repo.Repository`, `fsverity.FsVerityHasher`, `fsverity.fsverity_digest_file`,
+  `dump.write_dump`.
+"""
