@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from inventories import MACHINE, SAMSUNG, WD
+from answers_machines import MACHINE, SAMSUNG, WD
 
 from installer.answers import resolve
 from installer.cli import main

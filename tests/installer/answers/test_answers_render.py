@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
+from answers_machines import MACHINE, SAMSUNG, WD
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from inventories import MACHINE, SAMSUNG, WD
 
 from installer.answers import load_answers, resolve
 from installer.plan import (

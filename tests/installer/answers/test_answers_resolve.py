@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from inventories import MACHINE, SAMSUNG, SATA, WD
+from answers_machines import MACHINE, SAMSUNG, SATA, WD
 
 from installer.answers import load_answers, parse_answers, resolve
 from installer.errors import UserError
