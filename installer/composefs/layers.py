@@ -8,6 +8,7 @@ only ever change the in-memory tree; hostile ones are rejected anyway, with the 
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -17,6 +18,7 @@ import queue
 import stat
 import tarfile
 import threading
+import urllib.parse
 import zlib
 from collections.abc import Generator, Iterator
 from decimal import Decimal, InvalidOperation
@@ -39,6 +41,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
+SCHILY_XATTR = "SCHILY.xattr."
+LIBARCHIVE_XATTR = "LIBARCHIVE.xattr."
 
 
 _NOTHING: Iterator[None] = iter(())
@@ -226,10 +230,20 @@ def _mtime(member: tarfile.TarInfo) -> tuple[int, int]:
 
 
 def _xattrs(member: tarfile.TarInfo) -> dict[bytes, bytes]:
+    """xattrs from PAX headers: `SCHILY.xattr.*` (GNU tar, Go) and `LIBARCHIVE.xattr.*`
+    (bsdtar: URL-encoded name, unpadded base64 value); SCHILY wins where both are present."""
     found: dict[bytes, bytes] = {}
     for key, value in member.pax_headers.items():
-        if key.startswith("SCHILY.xattr."):
-            name = key[len("SCHILY.xattr.") :].encode("utf-8", "surrogateescape")
+        if key.startswith(LIBARCHIVE_XATTR):
+            name = urllib.parse.unquote_to_bytes(key[len(LIBARCHIVE_XATTR) :])
+            try:
+                data = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+            except ValueError:
+                continue
+            found.setdefault(name, data)
+    for key, value in member.pax_headers.items():
+        if key.startswith(SCHILY_XATTR):
+            name = key[len(SCHILY_XATTR) :].encode("utf-8", "surrogateescape")
             found[name] = value.encode("utf-8", "surrogateescape")
     return found
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
 import stat
+import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -337,3 +339,22 @@ def test_unknown_digest_algorithm(tmp_path: Path) -> None:
     )
     with pytest.raises(LayerError, match="not a sha256: or sha512: digest"):
         scan([odd])
+
+
+def test_libarchive_xattr_headers(tmp_path: Path) -> None:
+    """bsdtar writes `LIBARCHIVE.xattr.<url-encoded name>=<unpadded base64>`."""
+    info = lb.tarinfo(lb.file("f", b"x"))
+    info.pax_headers = {
+        "LIBARCHIVE.xattr.user.a%3Db": "AAEC",  # b"\0\1\2"
+        "LIBARCHIVE.xattr.user.both": "aWdub3JlZA",  # "ignored": SCHILY wins
+        "SCHILY.xattr.user.both": "schily",
+        "LIBARCHIVE.xattr.user.pad": "YQ",  # b"a", padding left out
+    }
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(b"x"))
+    plain = buf.getvalue()
+    layer = lb.write_blob(tmp_path, plain, plain, lb.MEDIA_TYPES["plain"])
+    node = scan([layer]).get(["f"])
+    assert node is not None
+    assert node.xattrs == {b"user.a=b": b"\0\1\2", b"user.both": b"schily", b"user.pad": b"a"}
