@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     runner.require({"skopeo": "skopeo", "umoci": "umoci", "mkcomposefs": "composefs"})
     image = ensure_image()
     print(_describe(image), flush=True)
+    print(_source_state(), flush=True)
     from tests.registry import start_registry
 
     work = Path(tempfile.mkdtemp(prefix="obelisk-bench-", dir="/var/tmp"))
@@ -159,6 +160,19 @@ def _describe(image: BenchImage) -> str:
         f"of file content; v1 layers {layers} MB gzip; v2 adds "
         f"{image.layer_sizes[-1] / 1000:.1f} kB"
     )
+
+
+def _source_state() -> str:
+    """Which code is measured: others may be editing installer/composefs while this runs."""
+    root = Path(__file__).resolve().parent.parent
+    head = runner.run(["git", "rev-parse", "--short", "HEAD"], cwd=str(root), check=False)
+    dirty = runner.run(
+        ["git", "status", "--porcelain", "--", "installer/composefs", "installer/image"],
+        cwd=str(root),
+        check=False,
+    )
+    changed = "uncommitted changes" if dirty.stdout.strip() else "clean"
+    return f"code: {head.stdout.strip() or 'unknown'}, installer/composefs + image: {changed}"
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:

@@ -1,7 +1,8 @@
 """The benchmark image: a Debian trixie rootfs from mmdebstrap as a 2-layer OCI layout, cached.
 
-Tags `v1` (layer 1: `/usr`, layer 2: everything else) and `v2` (v1 plus a small third layer that
-changes `/usr/lib/os-release`, the "nearly identical image" of an upgrade). The layout lives under
+Tags `v1` (layer 1: `/usr/lib`, about half the bytes; layer 2: everything else) and `v2` (v1
+plus a small third layer that changes `/usr/lib/os-release`: the nearly identical image of an
+upgrade). The layout lives under
 `~/.cache/obelisk/bench/<recipe key>/oci`, so only the first run waits for mmdebstrap.
 """
 
@@ -31,7 +32,7 @@ RECIPE: dict[str, Any] = {
     "include": ["linux-image-amd64", "systemd-sysv", "python3-pip"],
     "source-date-epoch": 1700000000,
     "mirror": "http://deb.debian.org/debian",
-    "split": "usr | rest",
+    "split": "usr/lib | rest",
     "compression": "gzip-6",
     "v2": "usr/lib/os-release += BUILD_ID",
 }
@@ -169,21 +170,23 @@ class _LayerWriter:
         }
 
 
-def _in_usr(name: str) -> bool:
-    name = name.removeprefix("./")
-    return name == "usr" or name.startswith("usr/")
+def _in_lower(name: str) -> bool:
+    name = name.removeprefix("./").rstrip("/")
+    return name == "usr/lib" or name.startswith("usr/lib/")
 
 
 def _write_layout(rootfs: Path, layout: Path) -> BenchImage:
-    usr, rest = _LayerWriter(layout), _LayerWriter(layout)
+    lower, rest = _LayerWriter(layout), _LayerWriter(layout)
     files = entries = content = 0
     with tarfile.open(rootfs, "r:") as src:
         members = src.getmembers()
         by_name = {m.name: m for m in members}
         for member in members:
             entries += 1
-            out = usr if _in_usr(member.name) else rest
-            if member.islnk() and _in_usr(member.linkname) != _in_usr(member.name):
+            if member.name.rstrip("/") in ("./usr", "usr"):
+                lower.add(member)  # the parent of usr/lib, so layer 1 stands on its own
+            out = lower if _in_lower(member.name) else rest
+            if member.islnk() and _in_lower(member.linkname) != _in_lower(member.name):
                 # A hardlink across the split becomes a copy: a layer cannot link into another.
                 target = by_name[member.linkname]
                 info = copy.copy(member)
@@ -207,7 +210,7 @@ def _write_layout(rootfs: Path, layout: Path) -> BenchImage:
         info = copy.copy(changed)
         info.size = len(data)
         extra.add(info, io.BytesIO(data))
-    layers = [usr.close(), rest.close()]
+    layers = [lower.close(), rest.close()]
     third = extra.close()
     index = []
     for tag, chosen in (("v1", layers), ("v2", [*layers, third])):
