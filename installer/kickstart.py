@@ -352,6 +352,8 @@ class _Builder:
             self.where[("users", i)] = at
             if ud.groups:
                 entry["groups"] = list(ud.groups)
+                # Anaconda's way to make an administrator; obelisk says it explicitly.
+                entry["admin"] = "wheel" in ud.groups
             if ud.gecos:
                 entry["gecos"] = ud.gecos
             if ud.password and not ud.isCrypted:

@@ -74,6 +74,7 @@ def test_the_bootc_kickstart_maps_onto_the_plan() -> None:
     assert plan.root.ssh_keys[0].endswith("ops@bastion")
     (alice,) = plan.users
     assert alice.name == "alice" and alice.groups == ("wheel",) and alice.gecos == "Alice Example"
+    assert alice.admin
     assert alice.password_hash == HASH and alice.ssh_keys[0].endswith("alice@laptop")
     assert plan.post == (
         'systemctl enable sshd.service\necho "Installed by obelisk from a kickstart" > /etc/motd\n',
