@@ -60,8 +60,11 @@ class Key:
 
 
 def choose_entry(index: int) -> Key:
-    """Keys that pick the systemd-boot menu entry at `index` (0 = top) and boot it."""
-    return Key(after=r"Boot in \d+ s", send="\x1b[B" * index + "\r")
+    """Keys that pick the systemd-boot menu entry at `index` (0 = top) and boot it.
+
+    The menu starts on the default entry and does not wrap, so go to the top first.
+    """
+    return Key(after=r"Boot in \d+ s", send="\x1b[A" * 12 + "\x1b[B" * index + "\r")
 
 
 POWEROFF: tuple[Key, ...] = (

@@ -55,7 +55,15 @@ def _deploy(rootfs: Path, store: Path) -> str:
     return digest
 
 
-def _esp(disk: Path, rootfs: Path, work: Path, image_id: str, options: str, timeout: int) -> None:
+def _esp(
+    disk: Path,
+    rootfs: Path,
+    work: Path,
+    image_id: str,
+    options: str,
+    timeout: int,
+    extra_entries: dict[str, str],
+) -> None:
     efi = rootfs / "usr/lib/systemd/boot/efi/systemd-bootx64.efi"
     kernel = sorted((rootfs / "boot").glob("vmlinuz-*"))[-1]
     version = kernel.name.removeprefix("vmlinuz-")
@@ -71,14 +79,16 @@ def _esp(disk: Path, rootfs: Path, work: Path, image_id: str, options: str, time
         rootfs / "boot" / f"initrd.img-{version}", tree / "obelisk" / image_id / "initrd"
     )
     (tree / "loader/loader.conf").write_text(f"timeout {timeout}\ndefault obelisk-*\n")
-    (tree / "loader/entries" / f"obelisk-{image_id}.conf").write_text(
-        "title obelisk demo (hand-made)\n"
-        f"version {version}\n"
-        f"linux /obelisk/{image_id}/vmlinuz\n"
-        f"initrd /obelisk/{image_id}/initrd\n"
-        f"options {options}\n"
-        "sort-key obelisk\n"
-    )
+    entries = {f"obelisk-{image_id}": "", **extra_entries}
+    for name, extra in entries.items():
+        (tree / "loader/entries" / f"{name}.conf").write_text(
+            f"title obelisk demo (hand-made) {name[:20]}\n"
+            f"version {version}\n"
+            f"linux /obelisk/{image_id}/vmlinuz\n"
+            f"initrd /obelisk/{image_id}/initrd\n"
+            f"options {options} {extra}\n"
+            "sort-key obelisk\n"
+        )
     # mtools could not add files to a FAT made in place with `mkfs.fat --offset`: build the ESP
     # as its own file and copy it into the partition.
     esp = work / "esp.img"
@@ -101,9 +111,18 @@ def _esp(disk: Path, rootfs: Path, work: Path, image_id: str, options: str, time
 
 
 def build_disk(
-    rootfs_tar: Path, disk: Path, *, work: Path, size: int = 3 << 30, timeout: int = 1
+    rootfs_tar: Path,
+    disk: Path,
+    *,
+    work: Path,
+    size: int = 3 << 30,
+    timeout: int = 1,
+    extra_entries: dict[str, str] | None = None,
 ) -> HandmadeDisk:
-    """Install `rootfs_tar` as composefs into a new GPT disk file at `disk`."""
+    """Install `rootfs_tar` as composefs into a new GPT disk file at `disk`.
+
+    `extra_entries` adds boot entries (file name -> extra kernel arguments) for the same image.
+    """
     rootfs = work / "rootfs"
     rootfs.mkdir()
     run(
@@ -140,7 +159,7 @@ def build_disk(
         "-E", f"offset={root_offset}", str(disk), f"{root_size // 1024}k",
     ])  # fmt: skip
     options = f"root=UUID={root_uuid} rw composefs={image_id} console=ttyS0,115200"
-    _esp(disk, rootfs, work, image_id, options, timeout)
+    _esp(disk, rootfs, work, image_id, options, timeout, extra_entries or {})
     return HandmadeDisk(
         path=disk,
         image_id=image_id,

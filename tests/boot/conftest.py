@@ -1,0 +1,24 @@
+"""The demo image, built once (or taken from the cache) for every boot test."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from installer import demo
+from installer.demo import DemoImage
+from tests.conftest import requires_root
+
+NEEDED = ("mmdebstrap", "skopeo", "docker-registry", "qemu-system-x86_64", "mkcomposefs")
+
+
+@pytest.fixture(scope="session")
+def demo_image() -> DemoImage:
+    """The cached demo image; the first run builds it with mmdebstrap (about a minute)."""
+    if requires_root.mark.args[0]:
+        pytest.skip("needs root: mmdebstrap --mode=root, loop devices")
+    missing = [tool for tool in NEEDED if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (scripts/setup installs them)")
+    return demo.demo_image()
