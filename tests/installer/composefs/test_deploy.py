@@ -20,7 +20,7 @@ import pytest
 import zstandard
 
 from installer.composefs.deploy import Deployment, deploy_layers
-from installer.composefs.errors import LayerError
+from installer.composefs.errors import DeployError, LayerError
 from installer.errors import UserError
 from installer.events import Event, Progress, Warning
 from installer.image.model import LayerBlob
@@ -546,3 +546,18 @@ def test_same_image_id_as_mkcomposefs_on_the_extracted_tree(ext4: Path, tmp_path
     os.utime(reference, ns=(0, 0))
     naive = runner.output(["mkcomposefs", "--print-digest-only", str(reference)]).strip()
     assert naive == deployment.id
+
+
+def test_full_filesystem_is_a_clear_error_and_leaves_no_temp(tmp_path: Path) -> None:
+    image = tmp_path / "small.img"
+    loop.create_sparse(image, 16 * MiB)
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    layer = lb.write_layer(blobs, [lb.file("big", os.urandom(30 * MiB))], "plain")
+    with loop.attach(image) as device:
+        runner.run(["mkfs.ext4", "-q", "-F", "-E", "nodiscard", device])
+        with mount.mounted(device, tmp_path / "fs", fstype="ext4") as fs:
+            with pytest.raises(DeployError, match="No space left on device") as info:
+                run(deploy_layers(fs, [layer], origin={}))
+            assert "object store" in str(info.value)
+            assert _leftovers(fs) == []
