@@ -192,6 +192,10 @@ def tricky_layers(directory: Path, *, hardlinks: bool = True) -> list[LayerBlob]
         lb.file("etc/shadow", b"root:*:19000:0:99999:7:::\n" * 3, mode=0o640, gid=42),
         lb.symlink("etc/alt", "/etc/alt2"),
         lb.symlink("etc/alt2", "../usr/bin/tool"),
+        lb.directory("etc/ssl", mode=0o750, gid=3, nsec=7),
+        lb.file("etc/ssl/key", b"k" * 80, mode=0o600, xattrs={"user.origin": b"image"}),
+        lb.fifo("etc/initctl", mode=0o600),
+        lb.file("etc/suid", b"s" * 90, mode=0o4750, gid=9),
         lb.directory("usr"),
         lb.directory("usr/bin"),
         lb.file("usr/bin/tool", big, mode=0o755),
@@ -248,6 +252,7 @@ def tricky_layers(directory: Path, *, hardlinks: bool = True) -> list[LayerBlob]
         lb.file("data/a", b"A" * 300),
         lb.hardlink("data/b", "data/a"),
         lb.hardlink("data/small-link", "data/64", uid=1000, gid=1000),
+        lb.hardlink("etc/ssl/key-link", "etc/ssl/key", mode=0o600),
     ]
     l3 = [
         lb.file("rep", b"file again" * 10),
@@ -561,3 +566,23 @@ def test_full_filesystem_is_a_clear_error_and_leaves_no_temp(tmp_path: Path) -> 
                 run(deploy_layers(fs, [layer], origin={}))
             assert "object store" in str(info.value)
             assert _leftovers(fs) == []
+
+
+def test_state_etc_and_var_are_faithful_copies_of_the_image(ext4: Path, tmp_path: Path) -> None:
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    root = ext4 / "root"
+    root.mkdir()
+    deployment, _ = run(deploy_layers(root, tricky_layers(blobs), origin={}))
+    state = root / "state"
+    with composefs_mounted(root, deployment.id, tmp_path / "mnt") as mnt:
+        for image_dir, copy in (
+            ("etc", state / "deploy" / deployment.id / "etc"),
+            ("var", state / "os" / "default" / "var"),
+        ):
+            assert snapshot(copy) == snapshot(mnt / image_dir), image_dir
+            top, image_top = os.lstat(copy), os.lstat(mnt / image_dir)
+            assert (top.st_mode, top.st_mtime_ns) == (image_top.st_mode, image_top.st_mtime_ns)
+    key = snapshot(state / "deploy" / deployment.id / "etc")["/ssl/key"]
+    assert key["hardlinks"] == ["/ssl/key", "/ssl/key-link"]
+    assert key["xattrs"] == {"user.origin": b"image"}
