@@ -358,3 +358,17 @@ def test_libarchive_xattr_headers(tmp_path: Path) -> None:
     node = scan([layer]).get(["f"])
     assert node is not None
     assert node.xattrs == {b"user.a=b": b"\0\1\2", b"user.both": b"schily", b"user.pad": b"a"}
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "plain"])
+def test_empty_layers_are_fine(tmp_path: Path, compression: lb.Compression) -> None:
+    """Builders emit empty layers (ENV, LABEL steps): a tar with only its end blocks."""
+    first = lb.write_layer(tmp_path, [lb.file("f", b"x")])
+    empty = lb.write_layer(tmp_path, [], compression)
+    assert scan([first, empty]).listdir("/") == ["f"]
+
+
+def test_zero_byte_blob_is_not_a_tar(tmp_path: Path) -> None:
+    layer = lb.write_blob(tmp_path, b"", b"", lb.MEDIA_TYPES["plain"])
+    with pytest.raises(LayerError, match="not a readable tar archive"):
+        scan([layer])
