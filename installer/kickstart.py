@@ -28,7 +28,13 @@ from pykickstart.version import makeVersion
 
 from installer.answers.locate import Loc
 from installer.answers.model import Answers
-from installer.answers.validate import Problem, field_name, problems_error, validate_data
+from installer.answers.validate import (
+    Problem,
+    field_name,
+    problems_error,
+    shown,
+    validate_data,
+)
 from installer.errors import UserError
 
 SUPPORTED = frozenset(
@@ -121,7 +127,7 @@ class _Parser(KickstartParser):  # type: ignore[misc]
     def handleCommand(self, lineno: int, args: list[str]) -> Any:
         name = args[0]
         if name not in SUPPORTED:
-            self.problems.append(Problem(lineno, "", f"not supported: {name}"))
+            self.problems.append(Problem(lineno, "", f"not supported: {shown(name)}"))
             return None
         self.lines[name] = lineno
         try:
@@ -448,11 +454,11 @@ def _scan_sections(text: str) -> list[Problem]:
         if word == "%end":
             inside = False
         elif word in ("%include", "%ksappend"):
-            problems.append(Problem(n, "", f"not supported: {word}"))
+            problems.append(Problem(n, "", f"not supported: {shown(word)}"))
         elif not inside:
             inside = True
             if word != "%post":
-                problems.append(Problem(n, "", f"not supported: {word}"))
+                problems.append(Problem(n, "", f"not supported: {shown(word)}"))
     return problems
 
 

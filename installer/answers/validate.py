@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, get_args
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -82,13 +82,11 @@ def problems_error(source: str, problems: Sequence[Problem]) -> UserError:
 
 
 def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    """The section models inside an annotation such as `list[UserAnswers]` or `X | None`."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         yield annotation
     for arg in get_args(annotation):
         yield from _models_in(arg)
-    origin = get_origin(annotation)
-    if origin is not None and origin is not annotation:
-        yield from ()
 
 
 def _known_keys(

@@ -108,7 +108,9 @@ def test_random_kickstarts(text: str, tmp_path: Path) -> None:
     try:
         parse_kickstart(text, source="fuzz.ks", base_dir=tmp_path)
     except UserError as exc:
-        assert str(exc).startswith("fuzz.ks: ")
+        lines = str(exc).split("\n")
+        assert lines[0].startswith("fuzz.ks: ")
+        assert all(line.startswith("fuzz.ks:") for line in lines[1:]), lines
 
 
 def test_a_secret_file_that_is_a_device_is_refused(tmp_path: Path) -> None:
@@ -124,3 +126,39 @@ def test_a_secret_file_that_is_a_device_is_refused(tmp_path: Path) -> None:
         )
     else:
         raise AssertionError("a device must not be read as a secret")
+
+
+_COMMANDS = sorted(
+    {"bootc", "ostreecontainer", "zerombr", "clearpart", "ignoredisk", "autopart", "reqpart"}
+    | {"bootloader", "rootpw", "user", "sshkey", "network", "timezone", "lang", "keyboard"}
+    | {"reboot", "poweroff", "halt", "text", "part", "url", "%post", "%end", "%packages"}
+)
+_OPTIONS = [
+    "--all", "--initlabel", "--drives=", "--only-use=", "--fstype=", "--type=", "--append=",
+    "--timeout=", "--iscrypted", "--lock", "--name=", "--groups=", "--password=", "--username=",
+    "--hostname=", "--source-imgref=", "--target-imgref=", "--url=", "--transport=",
+    "--interpreter=", "--nochroot", "--vckeymap=", "--stateroot=", "--encrypted", "--eject",
+]  # fmt: skip
+_VALUES = st.sampled_from(
+    ["", "sda", "xfs", "zfs", "lvm", "5", "-1", "wheel", "alice", "Alice", "$6$x", "a b",
+     "registry.example.com/os:1", "oci", "/bin/sh", "Europe/Berlin", "us"]
+) | st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=8)  # fmt: skip
+_ks_lines = st.builds(
+    lambda cmd, opts, arg: " ".join([cmd, *opts, *arg]),
+    st.sampled_from(_COMMANDS),
+    st.lists(
+        st.builds(lambda o, v: o + v if o.endswith("=") else o, st.sampled_from(_OPTIONS), _VALUES),
+        max_size=4,
+    ),
+    st.lists(_VALUES.map(lambda v: f'"{v}"' if v else "x"), max_size=1),
+)
+
+
+@settings(SETTINGS, max_examples=120)
+@given(lines=st.lists(_ks_lines, min_size=1, max_size=8))
+def test_random_kickstart_commands(lines: list[str], tmp_path: Path) -> None:
+    try:
+        parse_kickstart("\n".join(lines) + "\n", source="fuzz.ks", base_dir=tmp_path)
+    except UserError as exc:
+        out = str(exc).split("\n")
+        assert all(line.startswith("fuzz.ks:") for line in out[1:]), out
