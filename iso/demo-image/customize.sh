@@ -20,5 +20,8 @@ echo obelisk-demo >"$root/etc/hostname"
 # Every install gets its own machine id on first boot.
 : >"$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"
+# Keep the image small and reproducible: apt leaves these root's or _apt's depending on whether
+# its download sandbox could reach the temp dir; make them what apt itself creates.
+chroot "$root" chown _apt:root /var/lib/apt/lists/partial /var/cache/apt/archives/partial
 # Keep the image small and reproducible.
 rm -rf "$root/var/cache/apt/"*.bin "$root/var/lib/apt/lists/"* "$root/var/log/"*.log
