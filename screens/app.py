@@ -44,6 +44,11 @@ STEPS = ("welcome", "disk", "storage", "image", "system", "users", "summary")
 LOG_DIR = "/var/log/obelisk"
 
 
+def stamp() -> str:
+    """Time stamp in log and answer file names."""
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Outcome:
     """What the person chose at the end; `run_app` carries it out after the screen is restored."""
@@ -223,7 +228,7 @@ class ObeliskApp(App[Outcome]):
 
     def _save_answers(self, plan: Plan) -> str:
         """Keep a replayable answer file next to the log; failing to is not worth stopping for."""
-        path = os.path.join(self.answers_dir, f"answers-{time.strftime('%Y%m%d-%H%M%S')}.toml")
+        path = os.path.join(self.answers_dir, f"answers-{stamp()}.toml")
         try:
             Path(path).write_text(self.backend.answers_toml(plan))
         except (OSError, InstallerError) as exc:
@@ -268,11 +273,10 @@ class ObeliskApp(App[Outcome]):
 
 
 def _log_file() -> str:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     for directory in (LOG_DIR, os.path.join(os.environ.get("TMPDIR", "/tmp"), "obelisk")):
         try:
             os.makedirs(directory, exist_ok=True)
-            path = os.path.join(directory, f"tui-{stamp}.log")
+            path = os.path.join(directory, f"tui-{stamp()}.log")
             with open(path, "a"):
                 pass
             return path

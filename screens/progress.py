@@ -26,6 +26,9 @@ from storage.sizes import format_size
 
 log = logging.getLogger(__name__)
 
+clock = time.monotonic
+"""Where elapsed time comes from (snapshot tests freeze it)."""
+
 Execute = Callable[[Plan, threading.Event], Generator[Event, None, object]]
 
 
@@ -70,7 +73,7 @@ class StepState:
     state: str = "running"
     """`running`, `done` or `failed`."""
     summary: str = ""
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=lambda: clock())
 
 
 def format_rate(done: int, total: int | None, elapsed: float, unit: str) -> str:
@@ -181,7 +184,7 @@ class ProgressScreen(Screen[InstallOutcome]):
             fraction = None if not event.total else event.done / event.total
             self.step_fraction = fraction or 0.0
             self.query_one("#step", Meter).fraction = fraction
-            elapsed = time.monotonic() - state.started if state else 0.0
+            elapsed = clock() - state.started if state else 0.0
             rate = format_rate(event.done, event.total, elapsed, event.unit)
             if event.detail:
                 rate += f"  {event.detail}"

@@ -1,0 +1,104 @@
+"""Snapshot tests of every screen at 80x24 (normal and console mode) and one at 120x40.
+
+The machine is a recorded udev/sysfs snapshot and the paths are fixed, so the pictures do not
+depend on the machine running the tests. Update with `pytest --snapshot-update` after checking
+the new pictures by eye.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from tests.screens.tui_fakes import FakeBackend, advance, make_app
+
+pytestmark = pytest.mark.timeout(120)
+
+Before = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+def to(step: str) -> Before:
+    async def run(pilot: Pilot[Any]) -> None:
+        await advance(pilot, step)
+
+    return run
+
+
+async def file_row(pilot: Pilot[Any]) -> None:
+    await advance(pilot, "disk")
+    await pilot.press("down", "down")
+    pilot.app.screen.query_one("#file-path", Input).value = "/var/lib/obelisk/disk.img"
+
+
+async def inspected(pilot: Pilot[Any]) -> None:
+    await advance(pilot, "image")
+    await pilot.press("enter")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def users_errors(pilot: Pilot[Any]) -> None:
+    await advance(pilot, "users")
+    await pilot.press("tab", *"one", "tab", *"two", "ctrl+n")
+    await pilot.pause()
+
+
+async def confirm(pilot: Pilot[Any]) -> None:
+    await advance(pilot, "summary")
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+
+
+async def progress(pilot: Pilot[Any]) -> None:
+    await confirm(pilot)
+    await pilot.press("right", "enter")
+    backend = pilot.app.backend  # type: ignore[attr-defined]
+    assert backend.blocking.wait(10)
+    await pilot.pause(0.3)
+
+
+async def done(pilot: Pilot[Any]) -> None:
+    await confirm(pilot)
+    await pilot.press("right", "enter")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+SCREENS: dict[str, tuple[Before, dict[str, Any]]] = {
+    "welcome": (to("welcome"), {}),
+    "disk": (to("disk"), {}),
+    "disk_file": (file_row, {}),
+    "storage": (to("storage"), {}),
+    "image": (inspected, {}),
+    "system": (to("system"), {}),
+    "users": (users_errors, {}),
+    "summary": (to("summary"), {}),
+    "confirm": (confirm, {}),
+    "progress": (progress, {"block": True}),
+    "done": (done, {}),
+    "error": (done, {"fail_at": "partition"}),
+}
+
+
+@pytest.fixture(autouse=True)
+def _still_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Speed and ETA depend on elapsed time; freeze it so the progress picture is stable."""
+    monkeypatch.setattr("screens.progress.clock", lambda: 1000.0)
+    monkeypatch.setattr("screens.app.stamp", lambda: "20261125-120000")
+
+
+@pytest.mark.parametrize("console", [False, True], ids=["normal", "console"])
+@pytest.mark.parametrize("name", list(SCREENS))
+def test_screen(snap_compare: Any, name: str, console: bool) -> None:
+    before, backend_args = SCREENS[name]
+    app = make_app(FakeBackend(**backend_args), console=console)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_summary_at_120x40(snap_compare: Any) -> None:
+    app = make_app(FakeBackend())
+    assert snap_compare(app, terminal_size=(120, 40), run_before=to("summary"))
