@@ -106,6 +106,12 @@ def _pick_match(answers: Answers, rule: MatchAnswers, inventory: Inventory) -> D
     )
 
 
+def _disk_of_partition(inventory: Inventory, path: str) -> Disk | None:
+    real = os.path.realpath(path)
+    disks = [*inventory.candidates, *(e.disk for e in inventory.excluded)]
+    return next((d for d in disks for p in d.partitions if p.path in (real, path)), None)
+
+
 def _pick_disk(answers: Answers, inventory: Inventory) -> Disk:
     t = answers.target
     if t.match is not None:
@@ -114,6 +120,14 @@ def _pick_disk(answers: Answers, inventory: Inventory) -> Disk:
         assert t.disk is not None
         hit = inventory.find(t.disk)
         if hit is None:
+            whole = _disk_of_partition(inventory, t.disk)
+            if whole is not None:
+                raise _fail(
+                    answers,
+                    ("target", "disk"),
+                    f"{t.disk} is a partition; obelisk installs to a whole disk "
+                    f"(here {whole.stable_path})",
+                )
             raise _fail(answers, ("target", "disk"), f"{t.disk} was not found", _listing(inventory))
         if isinstance(hit, Excluded):
             raise _fail(

@@ -122,6 +122,15 @@ def test_an_unknown_disk_lists_the_machine(tmp_path: Path) -> None:
     assert lines[-1].startswith("  excluded: /dev/disk/by-id/usb-SanDisk")
 
 
+def test_a_partition_is_not_a_disk(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        plan_for(tmp_path, 'disk = "/dev/nvme0n1p2"\nwipe = true')
+    assert str(info.value).endswith(
+        "target.disk: /dev/nvme0n1p2 is a partition; obelisk installs to a whole disk "
+        "(here /dev/disk/by-id/nvme-Samsung_SSD_980_1TB_S1)"
+    )
+
+
 def test_partitions_without_wipe_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UserError) as info:
         plan_for(tmp_path, f'disk = "{SAMSUNG.by_id}"')
