@@ -140,16 +140,15 @@ class _Parser(KickstartParser):  # type: ignore[misc]
         try:
             fn()
         except KickstartError as exc:
-            self.problems.append(Problem(exc.lineno or 1, "", str(exc.message).strip()))
+            self.problems.append(Problem(exc.lineno or 1, "", _one_line(exc.message)))
 
 
 class _Builder:
     """Turns the parsed handler into an answer-file document plus where each key came from."""
 
-    def __init__(self, parser: _Parser, source: str) -> None:
+    def __init__(self, parser: _Parser) -> None:
         self.p = parser
         self.h = parser.handler
-        self.source = source
         self.data: dict[str, Any] = {"version": 1}
         self.where: dict[Loc, int] = {}
         self.problems: list[Problem] = []
@@ -421,6 +420,11 @@ class _Builder:
         self.put(("finish", "action"), action, at)
 
 
+def _one_line(message: object) -> str:
+    """pykickstart's messages may span lines; ours are one line per problem."""
+    return shown(" ".join(str(message).split()))
+
+
 def _device(name: str) -> str:
     """`sda`, `disk/by-id/x` and `/dev/...` all as device paths."""
     return name if name.startswith("/dev/") else f"/dev/{name}"
@@ -470,13 +474,13 @@ def parse_kickstart(text: str, *, source: str, base_dir: Path) -> Answers:
         try:
             parser.readKickstartFromString(text)
         except KickstartError as exc:
-            parser.problems.append(Problem(exc.lineno or 1, "", str(exc.message).strip()))
+            parser.problems.append(Problem(exc.lineno or 1, "", _one_line(exc.message)))
         except ValueError as exc:
             # pykickstart splits each line with shlex outside its own error handling, and
             # stops there: report the line and nothing after it.
             problem = Problem(_unsplittable(text), "", f"cannot split the line: {exc}")
             raise problems_error(source, [*parser.problems, problem]) from None
-    builder = _Builder(parser, source)
+    builder = _Builder(parser)
     for step in (
         builder.image,
         builder.target,
