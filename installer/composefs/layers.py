@@ -290,17 +290,29 @@ class LayerApplier:
             self.touched.add(key[:i])
 
     def _prune_lower(self, node: Inode, prefix: tuple[str, ...]) -> None:
-        """Remove everything under `node` that this layer did not put there (opaque dir)."""
+        """Remove from directory `node` all that lower layers put there, keep this layer's.
+
+        A directory kept only because this layer put something inside it loses its lower
+        metadata too: the result is as if the lower content was removed first and this layer's
+        entries were then applied, parents created implicitly (0755, root, epoch).
+        """
         assert node.children is not None
         for name, child in list(node.children.items()):
             key = (*prefix, name)
-            if key in self.added or key in self.touched:
+            if key in self.added:
                 if child.is_dir:
                     self._prune_lower(child, key)
+            elif key in self.touched and child.is_dir:
+                child.take_metadata(Inode(stat.S_IFDIR | 0o755))
+                self._prune_lower(child, key)
             else:
                 del node.children[name]
 
     def _whiteout(self, parts: list[str], name: str) -> None:
+        """`.wh.<name>` hides `name` of lower layers; `.wh..wh..opq` all lower children.
+
+        Whiteouts never hide what this layer itself put there, whatever the order in the tar.
+        """
         parent = self.tree.get(parts[:-1])
         if parent is None or parent.children is None:
             return
@@ -313,12 +325,15 @@ class LayerApplier:
             raise self.fail(name, "is a whiteout of nothing")
         key = (*parts[:-1], target)
         child = parent.children.get(target)
-        if child is None or key in self.added:
+        if child is None:
             return
-        if key in self.touched:
-            self._prune_lower(child, key)
-        else:
+        if key not in self.added and key not in self.touched:
             del parent.children[target]
+            return
+        if child.is_dir:
+            if key not in self.added:
+                child.take_metadata(Inode(stat.S_IFDIR | 0o755))
+            self._prune_lower(child, key)
 
     def apply(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> Iterator[None]:
         """Apply one entry; the returned iterator copies a regular file's content (run it out)."""

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
-import io
 import json
 import os
 import shutil
 import stat
 import struct
-import tarfile
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-import zstandard
 
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.composefs.errors import DeployError, LayerError
@@ -28,6 +24,7 @@ from storage import loop, mount, runner
 from storage.sizes import MiB
 from tests import layerbuild as lb
 from tests.conftest import requires_root
+from tests.installer.composefs.reference import reference_extract, snapshot
 
 pytestmark = [requires_root, pytest.mark.system]
 
@@ -66,121 +63,6 @@ def run(gen: Generator[Event, None, Deployment]) -> tuple[Deployment, list[Event
             events.append(next(gen))
         except StopIteration as stop:
             return stop.value, events
-
-
-# -- the reference: tarfile extraction + whiteouts, written independently of the production code
-
-
-def _pax_ns(member: tarfile.TarInfo) -> int:
-    text = member.pax_headers.get("mtime")
-    if text is None:
-        return int(member.mtime) * 10**9
-    sec, _, frac = text.partition(".")
-    return int(sec) * 10**9 + int((frac + "000000000")[:9])
-
-
-def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        for entry in os.listdir(path):
-            _remove(os.path.join(path, entry))
-        os.rmdir(path)
-    else:
-        os.unlink(path)
-
-
-def reference_extract(layers: Sequence[LayerBlob], dest: Path) -> None:
-    dest.mkdir()
-    mtimes: dict[str, int] = {}
-    for layer in layers:
-        data = layer.path.read_bytes()
-        if data.startswith(b"\x28\xb5\x2f\xfd"):
-            data = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data)).read()
-        with tarfile.open(
-            fileobj=io.BytesIO(data), mode="r:*", encoding="utf-8", errors="surrogateescape"
-        ) as tar:
-            members = tar.getmembers()
-            # Whiteouts only hide lower layers, so apply them all before this layer's files.
-            for m in members:
-                parent, base = os.path.split(m.name.strip("/").removeprefix("./"))
-                where = os.path.join(dest, parent)
-                if base == ".wh..wh..opq":
-                    if os.path.isdir(where):
-                        for entry in os.listdir(where):
-                            _remove(os.path.join(where, entry))
-                elif base.startswith(".wh."):
-                    victim = os.path.join(where, base[4:])
-                    if os.path.lexists(victim):
-                        _remove(victim)
-            for m in members:
-                if os.path.basename(m.name).startswith(".wh."):
-                    continue
-                name = m.name.strip("/").removeprefix("./")
-                path = os.path.join(dest, name)
-                parent = os.path.dirname(name)
-                while parent and not os.path.lexists(os.path.join(dest, parent)):
-                    # Implicit parents: 0755 root, epoch (what the deploy promises).
-                    os.makedirs(os.path.join(dest, parent), mode=0o755)
-                    mtimes[parent] = 0
-                    parent = os.path.dirname(parent)
-                if os.path.lexists(path) and not (m.isdir() and os.path.isdir(path)):
-                    _remove(path)
-                tar.extract(m, dest, set_attrs=True, numeric_owner=True, filter="fully_trusted")
-                for key, value in m.pax_headers.items():
-                    if key.startswith("SCHILY.xattr."):
-                        os.setxattr(
-                            path,
-                            key.removeprefix("SCHILY.xattr."),
-                            value.encode("utf-8", "surrogateescape"),
-                            follow_symlinks=False,
-                        )
-                if not m.issym():
-                    os.chmod(
-                        path, m.mode
-                    )  # after the xattrs: chown/chmod order as on a real system
-                mtimes[name] = _pax_ns(m)
-    for name, ns in mtimes.items():
-        path = os.path.join(dest, name)
-        if os.path.lexists(path):
-            os.utime(path, ns=(ns, ns), follow_symlinks=False)
-
-
-def snapshot(root: Path) -> dict[str, dict[str, object]]:
-    """Everything the deploy must preserve, per relative path (bytes names)."""
-    result: dict[str, dict[str, object]] = {}
-    inodes: dict[int, list[str]] = {}
-
-    def visit(path: Path, rel: str) -> None:
-        st = os.lstat(path)
-        info: dict[str, object] = {
-            "mode": st.st_mode,
-            "uid": st.st_uid,
-            "gid": st.st_gid,
-            "xattrs": {
-                k: os.getxattr(path, k, follow_symlinks=False)
-                for k in sorted(os.listxattr(path, follow_symlinks=False))
-            },
-        }
-        if rel:
-            info["mtime"] = st.st_mtime_ns
-        if stat.S_ISREG(st.st_mode):
-            info["size"] = st.st_size
-            info["nlink"] = st.st_nlink
-            info["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-            inodes.setdefault(st.st_ino, []).append(rel or "/")
-        elif stat.S_ISLNK(st.st_mode):
-            info["target"] = os.readlink(path)
-        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            info["rdev"] = st.st_rdev
-        result[rel or "/"] = info
-        if stat.S_ISDIR(st.st_mode):
-            for name in sorted(os.listdir(path)):
-                visit(path / name, f"{rel}/{name}")
-
-    visit(root, "")
-    for paths in inodes.values():
-        for p in paths:
-            result[p]["hardlinks"] = sorted(paths)
-    return result
 
 
 def tricky_layers(directory: Path, *, hardlinks: bool = True) -> list[LayerBlob]:
