@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import bcrypt
 import pytest
 
 from storage import runner
@@ -48,16 +49,10 @@ USER, PASSWORD = "alice", "s3cret-pw"
 
 
 def bcrypt_line(user: str, password: str) -> str:
-    """An htpasswd line; docker-registry accepts only bcrypt (libxcrypt makes it here)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt  # deprecated, but the venv's 3.11 has it and it saves a dependency
-
+    """An htpasswd line; docker-registry accepts only bcrypt (`crypt` is gone in Python 3.13)."""
     # Cost 4: the registry checks it on every request, and this is a test password.
-    salt = crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)
-    return f"{user}:{crypt.crypt(password, salt)}\n"
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    return f"{user}:{hashed}\n"
 
 
 def free_port() -> int:
