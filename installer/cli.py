@@ -138,7 +138,8 @@ def _setup_logging(verbose: int) -> None:
     root.addHandler(handler)
 
 
-def _first_line(exc: BaseException) -> str:
+def _message(exc: BaseException) -> str:
+    """The error as written for the person: one line, or an answer file's list of problems."""
     return str(exc).strip() or type(exc).__name__
 
 
@@ -150,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(f"installer.commands.{command}")
         return int(module.run(args))
     except UserError as exc:
-        print(f"obelisk: error: {_first_line(exc)}", file=sys.stderr)
+        print(f"obelisk: error: {_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (InstallerError, StorageError) as exc:
         print(f"obelisk: failed: {exc}", file=sys.stderr)

@@ -168,3 +168,17 @@ def test_existing_file_target_needs_wipe(
     assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 2
     assert "wipe" in capsys.readouterr().err
     assert disk.read_bytes() == b"precious" * 1000
+
+
+def test_bad_answer_file_lists_every_problem_and_touches_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "bad.toml"
+    file.write_text(
+        'version = 1\n[image]\nref = "docker://x/y:1"\n[target]\nfile = "d.img"\nsize = "4GiB"\n'
+        '[storage]\nfilesystem = "ntfs"\n[system]\nhostname = "-bad-"\n'
+    )
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml:8: storage.filesystem" in err and "bad.toml:10: system.hostname" in err
+    assert not (tmp_path / "d.img").exists()
