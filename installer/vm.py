@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
-_ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r")
+_ANSI = re.compile(rb"\x1b\[[0-9;?=]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +158,12 @@ def interactive_argv(disk: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _line_at(text: str, pos: int) -> str:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return text[start : end if end >= 0 else len(text)].strip()
+
+
 def _connect(path: Path, deadline: float) -> socket.socket:
     while True:
         try:
@@ -213,12 +219,13 @@ def boot_disk(
                 sock = _connect(sock_path, start + 30)
             except OSError as exc:
                 raise InstallerError(
-                    f"QEMU did not open its serial socket: see {log}.qemu.log"
+                    f"QEMU did not open its serial socket: see {log.with_suffix('.qemu.log')}"
                 ) from exc
             with sock:
                 sock.settimeout(0.5)
                 raw = b""
-                seen: dict[str, Sighting] = {}
+                text = ""
+                found: dict[str, tuple[int, float]] = {}
                 pending = list(keys)
                 exited = timed_out = False
                 while True:
@@ -229,31 +236,30 @@ def boot_disk(
                     if chunk == b"":
                         exited = True
                         break
+                    now = time.monotonic()
                     if chunk:
                         out.write(chunk)
                         out.flush()
                         raw += chunk
-                    text = _ANSI.sub(b"", raw).decode(errors="replace")
-                    now = time.monotonic() - start
-                    for name, rx in compiled:
-                        if name not in seen and (m := rx.search(text)):
-                            line = text[text.rfind("\n", 0, m.start()) + 1 :].split("\n", 1)[0]
-                            seen[name] = Sighting(
-                                name=name, line=line.strip(), seconds=round(now, 1)
-                            )
-                            log_line = f"{now:6.1f}s {name}: {line.strip()[:120]}"
-                            logger.info("%s", log_line)
-                    while pending and re.search(pending[0].after, text):
-                        if pending[0].send:
-                            sock.sendall(pending[0].send.encode())
-                        pending.pop(0)
-                    if stop and stop.search(text):
-                        break
-                    if any(name in seen for name in fatal):
+                        text = _ANSI.sub(b"", raw).decode(errors="replace")
+                        for name, rx in compiled:
+                            if name not in found and (m := rx.search(text)):
+                                found[name] = (m.start(), round(now - start, 1))
+                                logger.info("%6.1fs %s", now - start, name)
+                        while pending and re.search(pending[0].after, text):
+                            if pending[0].send:
+                                try:
+                                    sock.sendall(pending[0].send.encode())
+                                except OSError:
+                                    break
+                            pending.pop(0)
+                        if stop and stop.search(text):
+                            break
+                    if any(name in found for name in fatal):
                         # Keep a few seconds of what follows (the panic's reason), then stop.
-                        deadline = min(deadline, time.monotonic() + 3)
-                    if time.monotonic() > deadline:
-                        timed_out = True
+                        deadline = min(deadline, now + 3)
+                    if now > deadline:
+                        timed_out = now > start + timeout
                         break
             if exited:
                 # The guest powered off; give QEMU a moment to exit on its own.
@@ -261,10 +267,14 @@ def boot_disk(
                 while qemu.alive() and time.monotonic() < end:
                     time.sleep(0.1)
             exited = exited and not qemu.alive()
-    lines = tuple(_ANSI.sub(b"", raw).decode(errors="replace").splitlines())
+    seen = [
+        Sighting(name=name, line=_line_at(text, pos), seconds=secs)
+        for name, (pos, secs) in found.items()
+    ]
+    lines = tuple(text.splitlines())
     return BootLog(
         log=log,
-        seen=tuple(sorted(seen.values(), key=lambda s: s.seconds)),
+        seen=tuple(sorted(seen, key=lambda s: s.seconds)),
         lines=lines,
         seconds=round(time.monotonic() - start, 1),
         exited=exited,

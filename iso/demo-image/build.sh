@@ -20,6 +20,7 @@ exec mmdebstrap \
 	--variant=minbase \
 	--mode=root \
 	--format=tar \
+	--skip=cleanup/apt/lists \
 	--include="$include" \
 	--customize-hook="\"$here/customize.sh\" \"\$1\"" \
 	trixie "$out" "$DEBIAN_MIRROR"

@@ -20,8 +20,9 @@ echo obelisk-demo >"$root/etc/hostname"
 # Every install gets its own machine id on first boot.
 : >"$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"
-# Keep the image small and reproducible: apt leaves these root's or _apt's depending on whether
-# its download sandbox could reach the temp dir; make them what apt itself creates.
+# Keep the image small and reproducible. mmdebstrap's own list cleanup (skipped in build.sh) runs
+# apt, which leaves lists/partial root's or _apt's depending on whether its download sandbox can
+# reach the temp dir: empty the lists here and give both partial dirs the owner apt gives them.
+find "$root/var/lib/apt/lists" -mindepth 1 -maxdepth 1 ! -name partial -exec rm -rf {} +
 chroot "$root" chown _apt:root /var/lib/apt/lists/partial /var/cache/apt/archives/partial
-# Keep the image small and reproducible.
-rm -rf "$root/var/cache/apt/"*.bin "$root/var/lib/apt/lists/"* "$root/var/log/"*.log
+rm -rf "$root/var/cache/apt/"*.bin "$root/var/log/"*.log
