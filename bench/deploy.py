@@ -148,7 +148,12 @@ def _run_all(
     if args.profile:
         # A run of its own: cProfile slows Python code down, so its time is not reported.
         print("profiling obelisk's deploy step (not timed)", flush=True)
-        run_variant(work, "obelisk", v1, "profile", second=None, profile=work / "deploy.prof")
+        run = run_variant(work, "obelisk", v1, "profile", second=None, profile=work / "deploy.prof")
+        deploy = run["phases"]["deploy"]
+        print(
+            f"profiled run: deploy {deploy:.1f} s under cProfile; reading the same layers without "
+            f"storing (scan_layers, warm cache) {run['scan_seconds']:.1f} s"
+        )
     return results
 
 
@@ -189,8 +194,8 @@ def _verdict(ok: bool) -> str:
 
 def _report(results: dict[str, list[dict[str, Any]]]) -> str:
     lines = [
-        f"{'variant':9} {'wall s':>7} {'runs':>13} {'written MB':>10} {'kept MB':>8} "
-        f"{'RSS MB (self/child)':>19}  phases (first run, s)"
+        f"{'variant':9} {'wall s':>7} {'runs':>15} {'CPU s':>6} {'load':>4} {'written MB':>10} "
+        f"{'kept MB':>8} {'RSS MB (self/child)':>19}  phases (first run, s)"
     ]
     for variant, runs in results.items():
         walls = "/".join(f"{r['wall']:.1f}" for r in runs)
@@ -199,7 +204,8 @@ def _report(results: dict[str, list[dict[str, Any]]]) -> str:
         kids = max(r["rss_children"] for r in runs) / MB
         phases = ", ".join(f"{k} {v:.1f}" for k, v in runs[0]["phases"].items())
         lines.append(
-            f"{variant:9} {_median(runs, 'wall'):7.1f} {walls:>13} "
+            f"{variant:9} {_median(runs, 'wall'):7.1f} {walls:>15} {_median(runs, 'cpu'):6.1f} "
+            f"{max(r['load'] for r in runs):4.1f} "
             f"{_median(runs, 'written') / MB:10.1f} {_median(runs, 'kept') / MB:8.1f} "
             f"{rss / MB:7.0f} ({selfs:.0f}/{kids:.0f})  {phases}"
         )
@@ -238,7 +244,11 @@ def _report(results: dict[str, list[dict[str, Any]]]) -> str:
                     f"second deploy, {what}: {share:.1%} of the first's bytes (target < 5%): "
                     f"{_verdict(share < TARGETS['second'])}"
                 )
-    return "\n".join([*lines, *targets])
+    legend = (
+        "wall: median, to sync done; CPU: median user+sys incl. children; load: highest 1-min "
+        "load average at a run's start (others share this machine)"
+    )
+    return "\n".join([*lines, legend, *targets])
 
 
 def _print_profile(path: Path) -> None:
