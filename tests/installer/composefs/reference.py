@@ -21,6 +21,15 @@ import zstandard
 from installer.image.model import LayerBlob
 
 
+def _through_symlink(dest: Path, rel: str) -> bool:
+    here = str(dest)
+    for part in [p for p in rel.split("/") if p]:
+        here = os.path.join(here, part)
+        if os.path.islink(here):
+            return True
+    return False
+
+
 def _inside(dest: Path, path: str) -> None:
     real = os.path.realpath(os.path.dirname(path))
     if not (real + "/").startswith(os.path.realpath(dest) + "/"):
@@ -58,6 +67,8 @@ def reference_extract(layers: Sequence[LayerBlob], dest: Path) -> None:
             # Whiteouts only hide lower layers, so apply them all before this layer's files.
             for m in members:
                 parent, base = os.path.split(m.name.strip("/").removeprefix("./"))
+                if not base.startswith(".wh.") or _through_symlink(dest, parent):
+                    continue  # a path through a lower symlink is no lower path at all
                 where = os.path.join(dest, parent)
                 if base == ".wh..wh..opq":
                     _inside(dest, os.path.join(where, "x"))
@@ -81,7 +92,8 @@ def reference_extract(layers: Sequence[LayerBlob], dest: Path) -> None:
                     mtimes[parent] = 0
                     parent = os.path.dirname(parent)
                 _inside(dest, path)
-                if os.path.lexists(path) and not (m.isdir() and os.path.isdir(path)):
+                real_dir = os.path.isdir(path) and not os.path.islink(path)
+                if os.path.lexists(path) and not (m.isdir() and real_dir):
                     _remove(path)
                 tar.extract(m, dest, set_attrs=True, numeric_owner=True, filter="fully_trusted")
                 for key, value in m.pax_headers.items():
@@ -99,7 +111,8 @@ def reference_extract(layers: Sequence[LayerBlob], dest: Path) -> None:
                 mtimes[name] = _pax_ns(m)
     for name, ns in mtimes.items():
         path = os.path.join(dest, name)
-        if os.path.lexists(path):
+        # Entries of removed paths stay in `mtimes`; never apply them through a symlink.
+        if os.path.lexists(path) and not _through_symlink(dest, os.path.dirname(name)):
             os.utime(path, ns=(ns, ns), follow_symlinks=False)
 
 
