@@ -372,3 +372,31 @@ def test_zero_byte_blob_is_not_a_tar(tmp_path: Path) -> None:
     layer = lb.write_blob(tmp_path, b"", b"", lb.MEDIA_TYPES["plain"])
     with pytest.raises(LayerError, match="not a readable tar archive"):
         scan([layer])
+
+
+def test_lower_metadata_goes_with_lower_content_under_whiteouts(tmp_path: Path) -> None:
+    """Whiteouts act as if applied before the layer's entries: a directory that survives only
+    because this layer put something in it is the implicit parent of that, not the lower dir."""
+    l1 = lb.write_layer(
+        tmp_path,
+        [
+            lb.directory("d", uid=5, mode=0o700),
+            lb.file("d/x", b"x"),
+            lb.directory("d/sub", uid=7, mode=0o711, nsec=3),
+            lb.file("d/sub/old", b"o"),
+            lb.directory("w", uid=9),
+            lb.file("w/old", b"o"),
+        ],
+    )
+    l2 = lb.write_layer(
+        tmp_path,
+        [lb.file("d/sub/new", b"n"), lb.opaque("d"), lb.file("w/keep", b"k"), lb.whiteout("w")],
+    )
+    tree = scan([l1, l2])
+    assert tree.listdir("/d") == ["sub"] and tree.listdir("/d/sub") == ["new"]
+    assert tree.listdir("/w") == ["keep"]
+    d, sub, w = tree.get(["d"]), tree.get(["d", "sub"]), tree.get(["w"])
+    assert d is not None and (d.uid, stat.S_IMODE(d.mode)) == (5, 0o700)  # opaque keeps d itself
+    for node in (sub, w):
+        assert node is not None
+        assert (node.uid, node.mode, node.mtime, node.nsec) == (0, stat.S_IFDIR | 0o755, 0, 0)
