@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from installer.errors import InstallerError, UserError
-from installer.plan import Plan, Target
+from installer.plan import ImageSource, Plan, Target
 from screens.backend import Backend, SystemBackend
 from screens.choices import Accounts, Choices, exact_size
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 STEPS = ("welcome", "disk", "storage", "image", "system", "users", "summary")
 LOG_DIR = "/var/log/obelisk"
+LOG_DIR_ENV = "OBELISK_LOG_DIR"
+"""Overrides `LOG_DIR` (tests, read-only live media)."""
 
 
 def stamp() -> str:
@@ -266,14 +268,16 @@ class ObeliskApp(App[Outcome]):
             if isinstance(screen, ProgressScreen):
                 screen.action_cancel()
             return
-        self.exit(Outcome(action="quit", code=1))
+        done = isinstance(self.screen, DoneScreen)
+        self.exit(Outcome(action="quit", code=0 if done else 1))
 
 
 # -- running it for real ---------------------------------------------------------------------
 
 
 def _log_file() -> str:
-    for directory in (LOG_DIR, os.path.join(os.environ.get("TMPDIR", "/tmp"), "obelisk")):
+    first = os.environ.get(LOG_DIR_ENV) or LOG_DIR
+    for directory in (first, os.path.join(os.environ.get("TMPDIR", "/tmp"), "obelisk")):
         try:
             os.makedirs(directory, exist_ok=True)
             path = os.path.join(directory, f"tui-{stamp()}.log")
@@ -324,16 +328,28 @@ def run_app(
     answers: str | None = None,
     *,
     demo: bool = False,
-    image: str | None = None,
+    image: str | ImageSource | None = None,
     output: str | None = None,
     size: str | None = None,
     backend: Backend | None = None,
 ) -> int:
     """Run the interactive installer; return the process exit code.
 
-    `answers` prefills every step from an answer file. `demo` preselects the demo image (`image`)
-    and offers a new disk-image file (`output`, `size`) as the target.
+    `answers` prefills every step from an answer file. `demo` preselects the demo image (built
+    or taken from the cache and served from a local registry while the installer runs, unless
+    `image` is given) and offers a new disk-image file (`output`, `size`) as the first target.
     """
+    if demo and image is None:
+        from installer import demo as demo_module
+        from storage.cleanup import signals_raise
+
+        with signals_raise():
+            built = demo_module.demo_image(on_line=lambda line: print(f"  {line}", flush=True))
+            with demo_module.local_registry(built, tags=("v1",)) as refs:
+                source = ImageSource(ref=refs["v1"], tls_verify=False)
+                return run_app(
+                    answers, demo=True, image=source, output=output, size=size, backend=backend
+                )
     backend = backend or SystemBackend()
     log_path = _log_file()
     if isinstance(backend, SystemBackend):
@@ -350,8 +366,10 @@ def run_app(
                 # The whole message: it lists every problem of the file, one per line.
                 print(f"obelisk: error: {str(exc).strip()}", file=sys.stderr)
                 return 2
-        if demo or image:
-            choices = replace(choices, image=replace(choices.image, ref=image or _demo_ref()))
+        if isinstance(image, ImageSource):
+            choices = replace(choices, image=image)
+        elif image:
+            choices = replace(choices, image=replace(choices.image, ref=image))
         if output:
             choices = replace(choices, file_path=os.path.abspath(output))
         if size:
@@ -370,15 +388,3 @@ def run_app(
     finally:
         undo()
     return _carry_out(outcome or Outcome(action="quit", code=1))
-
-
-def _demo_ref() -> str:
-    """The demo image's reference, as the demo module names it (it may not exist yet)."""
-    import importlib
-
-    try:
-        demo = importlib.import_module("installer.demo")
-    except ModuleNotFoundError:
-        return Choices().image.ref
-    ref = getattr(demo, "DEMO_REF", None) or getattr(demo, "DEMO_IMAGE", None)
-    return str(ref) if ref else Choices().image.ref
