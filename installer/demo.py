@@ -9,6 +9,7 @@ mmdebstrap.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
@@ -92,29 +93,43 @@ def recipe_key() -> str:
 def demo_image(
     *, rebuild: bool = False, on_line: Callable[[str], object] | None = None
 ) -> DemoImage:
-    """The cached demo image, built first when missing (or when `rebuild`)."""
+    """The cached demo image, built first when missing (or when `rebuild`).
+
+    Builds of one recipe take turns (a lock file), so parallel runs wait for the first one
+    instead of building twice; an existing image is replaced only by an explicit rebuild.
+    """
     key = recipe_key()
     dest = cache_root() / key
-    if (dest / "oci" / "index.json").is_file() and not rebuild:
-        return DemoImage(
-            key=key, layout=dest / "oci", rootfs=dest / "rootfs.tar", build_seconds=None
-        )
+
+    def cached() -> DemoImage | None:
+        if (dest / "oci" / "index.json").is_file():
+            return DemoImage(
+                key=key, layout=dest / "oci", rootfs=dest / "rootfs.tar", build_seconds=None
+            )
+        return None
+
+    if not rebuild and (found := cached()):
+        return found
     runner.require({"mmdebstrap": "mmdebstrap", "skopeo": "skopeo"})
     dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=dest.parent))
-    try:
-        started = time.monotonic()
-        build_rootfs(work / "rootfs.tar", log_path=work / "build.log", on_line=on_line)
-        if on_line:
-            on_line("wrapping the root filesystem as an OCI image (v1, v2)")
-        write_layout(work / "rootfs.tar", work / "oci")
-        seconds = round(time.monotonic() - started, 1)
-        (work / "build.json").write_text(json.dumps({"seconds": seconds, "key": key}) + "\n")
-        if dest.exists():
-            shutil.rmtree(dest)
-        work.rename(dest)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    with (dest.parent / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not rebuild and (found := cached()):
+            return found
+        work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=dest.parent))
+        try:
+            started = time.monotonic()
+            build_rootfs(work / "rootfs.tar", log_path=work / "build.log", on_line=on_line)
+            if on_line:
+                on_line("wrapping the root filesystem as an OCI image (v1, v2)")
+            write_layout(work / "rootfs.tar", work / "oci")
+            seconds = round(time.monotonic() - started, 1)
+            (work / "build.json").write_text(json.dumps({"seconds": seconds, "key": key}) + "\n")
+            if dest.exists():
+                shutil.rmtree(dest)
+            work.rename(dest)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     return DemoImage(
         key=key, layout=dest / "oci", rootfs=dest / "rootfs.tar", build_seconds=seconds
     )

@@ -56,3 +56,17 @@ def test_version_layer_and_layout(tmp_path: Path) -> None:
     # Written twice, the layout is byte for byte the same (fixed mtimes, gzip mtime 0).
     demo.write_layout(rootfs, tmp_path / "oci2")
     assert (tmp_path / "oci2/index.json").read_bytes() == (tmp_path / "oci/index.json").read_bytes()
+
+
+def test_a_cached_image_is_reused_without_building(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OBELISK_CACHE", str(tmp_path))
+    oci = tmp_path / "demo" / demo.recipe_key() / "oci"
+    oci.mkdir(parents=True)
+    (oci / "index.json").write_text("{}")
+    # No mmdebstrap on PATH: a build would fail; the cache answers instead.
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    image = demo.demo_image()
+    assert image.layout == oci and image.build_seconds is None
+    assert image.ref("v2") == f"oci:{oci}:v2"
