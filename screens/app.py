@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -40,6 +42,9 @@ from storage.model import Inventory
 
 log = logging.getLogger(__name__)
 
+HANGUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+EXIT_SIGNAL = 1
+"""Exit code after a signal stopped the installer (the install, if any, was undone)."""
 STEPS = ("welcome", "disk", "storage", "image", "system", "users", "summary")
 LOG_DIR = "/var/log/obelisk"
 LOG_DIR_ENV = "OBELISK_LOG_DIR"
@@ -78,6 +83,7 @@ class ObeliskApp(App[Outcome]):
         console: bool = False,
         prefer_file: bool = False,
         inventory: Inventory | None = None,
+        handle_signals: bool = False,
     ) -> None:
         super().__init__()
         self.backend = backend
@@ -93,6 +99,10 @@ class ObeliskApp(App[Outcome]):
         """Where the plan of the running install was saved."""
         self.installing = False
         self._scrollbar_renderer: type[ScrollBarRender] | None = None
+        self.handle_signals = handle_signals
+        """Turn SIGTERM/SIGHUP into a cancel that unwinds (only for a real run: tests share the
+        process's handlers with pytest)."""
+        self.hung_up = False
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -105,9 +115,32 @@ class ObeliskApp(App[Outcome]):
             ScrollBar.renderer = SpaceScrollBarRender
         else:
             self.theme = "textual-dark"
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in HANGUP_SIGNALS:
+                loop.add_signal_handler(signum, self.hang_up)
         self.show_step(0)
 
+    def hang_up(self) -> None:
+        """The terminal went away or we were asked to stop: unwind a running install, then exit.
+
+        Dying on the signal would leave the install's mounts and loop devices behind.
+        """
+        self.hung_up = True
+        log.warning(
+            "terminated by a signal%s", "; cancelling the install" if self.installing else ""
+        )
+        progress = next((s for s in self.screen_stack if isinstance(s, ProgressScreen)), None)
+        if self.installing and progress is not None:
+            progress.cancel_event.set()
+        else:
+            self.exit(Outcome(action="quit", code=EXIT_SIGNAL))
+
     def on_unmount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in HANGUP_SIGNALS:
+                loop.remove_signal_handler(signum)
         if self._scrollbar_renderer is not None:
             ScrollBar.renderer = self._scrollbar_renderer
 
@@ -240,6 +273,10 @@ class ObeliskApp(App[Outcome]):
 
     def _installed(self, outcome: InstallOutcome | None) -> None:
         self.installing = False
+        if self.hung_up:
+            ok = outcome is not None and outcome.ok
+            self.exit(Outcome(action="quit", code=0 if ok else EXIT_SIGNAL))
+            return
         if outcome is None or not outcome.ok:
             message = outcome.message if outcome else "The install stopped."
             self.show_error(message, cancelled=bool(outcome and outcome.cancelled))
@@ -382,6 +419,7 @@ def run_app(
             console=is_console(),
             prefer_file=demo,
             inventory=inventory,
+            handle_signals=True,
         )
         outcome = app.run()
         log.info("installer finished: %s", outcome)

@@ -210,3 +210,29 @@ async def test_users_screen_keeps_a_prefilled_hash_when_left_empty() -> None:
         await pilot.pause()
         assert not isinstance(app.screen, UsersScreen)
     assert app.choices.accounts.root.password_hash == hashed and backend.hashed == []
+
+
+async def test_a_signal_mid_install_cancels_unwinds_then_exits() -> None:
+    backend = FakeBackend(block=True)
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await advance(pilot, "summary")
+        await pilot.press("ctrl+n", "right", "enter")
+        assert backend.blocking.wait(10)
+        await pilot.pause()
+        progress = app.screen
+        assert isinstance(progress, ProgressScreen)
+        app.hang_up()
+        assert progress.cancel_event.is_set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert app.return_value == Outcome(action="quit", code=1)
+
+
+async def test_a_signal_before_the_install_just_exits() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await advance(pilot, "storage")
+        app.hang_up()
+        await pilot.pause()
+    assert app.return_value == Outcome(action="quit", code=1)
