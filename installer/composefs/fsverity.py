@@ -16,6 +16,7 @@ _LOG_BLOCK_SIZE = 12
 # _IOW('f', 133, struct fsverity_enable_arg), the struct being 128 bytes.
 FS_IOC_ENABLE_VERITY = 0x40806685
 _ZERO_BLOCK = bytes(BLOCK_SIZE)
+_sha256 = hashlib.sha256
 
 
 class FsVerityHasher:
@@ -43,11 +44,11 @@ class FsVerityHasher:
             view = view[need:]
             if len(self._pending) < BLOCK_SIZE:
                 return
-            self._push(0, hashlib.sha256(self._pending).digest())
+            self._push(0, _sha256(self._pending, usedforsecurity=False).digest())
             self._pending.clear()
         whole = len(view) - len(view) % BLOCK_SIZE
         for off in range(0, whole, BLOCK_SIZE):
-            self._push(0, hashlib.sha256(view[off : off + BLOCK_SIZE]).digest())
+            self._push(0, _sha256(view[off : off + BLOCK_SIZE], usedforsecurity=False).digest())
         self._pending += view[whole:]
 
     def _push(self, level: int, digest: bytes) -> None:
@@ -58,7 +59,7 @@ class FsVerityHasher:
             buf += digest
             if len(buf) < BLOCK_SIZE:
                 return
-            digest = hashlib.sha256(buf).digest()
+            digest = _sha256(buf, usedforsecurity=False).digest()
             buf.clear()
             level += 1
 

@@ -9,15 +9,10 @@ only ever change the in-memory tree; hostile ones are rejected anyway, with the 
 from __future__ import annotations
 
 import base64
-import gzip
-import hashlib
-import io
 import itertools
 import os
-import queue
 import stat
 import tarfile
-import threading
 import urllib.parse
 import zlib
 from collections.abc import Generator, Iterator
@@ -27,6 +22,7 @@ from typing import BinaryIO, Protocol
 import zstandard
 
 from installer.composefs.errors import LayerError, short
+from installer.composefs.stream import LayerStream
 from installer.composefs.tree import INLINE_MAX, Inode, Tree
 from installer.events import Event, Progress, Warning
 from installer.image.model import LayerBlob
@@ -65,111 +61,6 @@ DIGEST_ALGORITHMS = ("sha256", "sha512")
 """The digest algorithms OCI registers."""
 
 
-class _Hashing(io.RawIOBase):
-    """A reader that hashes and counts what passes through it."""
-
-    def __init__(self, source: BinaryIO, algorithm: str) -> None:
-        self.source = source
-        self.algorithm = algorithm
-        self.sha = hashlib.new(algorithm)
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.source.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.sha.update(data)
-        self.count += n
-        return n
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.source.read(size)
-        self.sha.update(data)
-        self.count += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    def hexdigest(self) -> str:
-        return f"{self.algorithm}:{self.sha.hexdigest()}"
-
-
-class _Prefetch:
-    """Decompressed bytes made (and hashed) by a helper thread, read here like a file.
-
-    zlib, zstd and hashlib release the GIL, so decompression and the diff_id hash run on a
-    second core while this thread parses the tar and writes objects. The queue is short, so
-    memory stays bounded; `close` stops the helper, also when the reader gives up early.
-    """
-
-    DEPTH = 4
-
-    def __init__(self, source: BinaryIO, algorithm: str) -> None:
-        self._source = source
-        self._algorithm = algorithm
-        self._sha = hashlib.new(algorithm)
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(self.DEPTH)
-        self._stop = threading.Event()
-        self._chunk = b""
-        self._pos = 0
-        self._eof = False
-        self._thread = threading.Thread(target=self._produce, name="layer-reader", daemon=True)
-        self._thread.start()
-
-    def _produce(self) -> None:
-        try:
-            while not self._stop.is_set():
-                chunk = self._source.read(CHUNK)
-                self._sha.update(chunk)
-                self._put(chunk)
-                if not chunk:
-                    return
-        except BaseException as exc:  # handed over to the reading thread, which raises it
-            self._put(exc)
-
-    def _put(self, item: bytes | BaseException) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def read(self, size: int = -1) -> bytes:
-        if self._pos >= len(self._chunk):
-            if self._eof:
-                return b""
-            item = self._queue.get()
-            if isinstance(item, BaseException):
-                self._eof = True
-                raise item
-            if not item:
-                self._eof = True
-                return b""
-            self._chunk, self._pos = item, 0
-        end = len(self._chunk) if size < 0 else self._pos + size
-        data = self._chunk[self._pos : end]
-        self._pos += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def hexdigest(self) -> str:
-        """The digest of everything read; valid once `drain` and `close` are done."""
-        return f"{self._algorithm}:{self._sha.hexdigest()}"
-
-
 def _compression(layer: LayerBlob, magic: bytes) -> tuple[str, str | None]:
     """The compression the bytes say, and a note when the media type claims another one."""
     found = "gzip" if magic.startswith(GZIP_MAGIC) else "zstd" if magic == ZSTD_MAGIC else "tar"
@@ -181,15 +72,6 @@ def _compression(layer: LayerBlob, magic: bytes) -> tuple[str, str | None]:
             f"reading it as {found}"
         )
     return found, None
-
-
-def _decompressor(kind: str, raw: BinaryIO) -> BinaryIO:
-    if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    if kind == "zstd":
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        return reader  # type: ignore[no-any-return]
-    return raw
 
 
 def normalise(name: str, what: str, layer: LayerBlob) -> list[str]:
@@ -456,17 +338,15 @@ def apply_layer(
         kind, note = _compression(layer, magic)
         if note:
             yield Warning(step=STEP, message=note)
+        digest_algorithm = _algorithm(layer.digest, "digest", layer)
         diff_algorithm = _algorithm(layer.diff_id, "diff_id", layer)
-        raw = _Hashing(blob, _algorithm(layer.digest, "digest", layer))  # type: ignore[arg-type]
         applier = LayerApplier(tree, layer, sink)
-        plain: _Prefetch | None = None
+        stream = LayerStream(blob, kind, digest_algorithm, diff_algorithm)
         try:
             try:
-                # The helper thread owns `raw` until `close`; only then may this thread read it.
-                plain = _Prefetch(_decompressor(kind, raw), diff_algorithm)  # type: ignore[arg-type]
                 reported = 0
                 with tarfile.open(  # type: ignore[call-overload]
-                    fileobj=plain,
+                    fileobj=stream,
                     mode="r|",
                     encoding="utf-8",
                     errors="surrogateescape",
@@ -474,47 +354,39 @@ def apply_layer(
                     while (member := tar.next()) is not None:
                         # tarfile keeps every member it has read; drop them so that memory
                         # does not grow with the number of files in the layer.
-                        tar.members.clear()  # type: ignore[attr-defined]
+                        tar.members.clear()
                         for _ in itertools.chain((None,), applier.apply(member, tar)):
-                            if raw.count - reported >= PROGRESS_EVERY:
-                                reported = raw.count
+                            if stream.blob_count - reported >= PROGRESS_EVERY:
+                                reported = stream.blob_count
                                 yield Progress(
                                     step=STEP,
-                                    done=done_before + raw.count,
+                                    done=done_before + reported,
                                     total=total,
                                     detail=layer.digest,
                                 )
-                plain.drain()
+                stream.drain()
             finally:
-                if plain is not None:
-                    plain.close()
-            raw.drain()
-        except (
-            tarfile.TarError,
-            EOFError,
-            zlib.error,
-            gzip.BadGzipFile,
-            zstandard.ZstdError,
-            OSError,
-        ) as exc:
-            _check_blob(raw, layer)
+                stream.close()
+        except (tarfile.TarError, EOFError, zlib.error, zstandard.ZstdError, OSError) as exc:
+            _check_blob(stream, layer)
             raise LayerError(
                 f"layer {short(layer.digest)} is not a readable {_describe(kind)} "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
         except LayerError:
-            _check_blob(raw, layer)
+            _check_blob(stream, layer)
             raise
-        _check_blob(raw, layer)
-        assert plain is not None
-        if plain.hexdigest() != layer.diff_id:
+        _check_blob(stream, layer)
+        if stream.tar_digest() != layer.diff_id:
             raise LayerError(
                 f"layer {short(layer.digest)}: uncompressed content has digest "
-                f"{short(plain.hexdigest())}, but the image config says {short(layer.diff_id)}"
+                f"{short(stream.tar_digest())}, but the image config says {short(layer.diff_id)}"
             )
         for message in applier.warnings:
             yield Warning(step=STEP, message=message)
-        yield Progress(step=STEP, done=done_before + raw.count, total=total, detail=layer.digest)
+        yield Progress(
+            step=STEP, done=done_before + stream.blob_count, total=total, detail=layer.digest
+        )
 
 
 def _algorithm(digest: str, what: str, layer: LayerBlob) -> str:
@@ -530,14 +402,15 @@ def _describe(kind: str) -> str:
     return {"gzip": "gzip-compressed tar", "zstd": "zstd-compressed tar"}.get(kind, "tar archive")
 
 
-def _check_blob(raw: _Hashing, layer: LayerBlob) -> None:
+def _check_blob(stream: LayerStream, layer: LayerBlob) -> None:
     """Raise the digest mismatch first: a tampered blob explains any decoding error after it."""
     try:
-        raw.drain()
+        stream.finish_blob()
     except OSError as exc:
         raise LayerError(f"layer {short(layer.digest)}: cannot read {layer.path}: {exc}") from exc
-    if raw.hexdigest() != layer.digest:
+    if stream.blob_digest() != layer.digest:
         raise LayerError(
             f"layer {short(layer.digest)}: the downloaded blob has digest "
-            f"{short(raw.hexdigest())} instead; it is corrupt or was tampered with ({layer.path})"
+            f"{short(stream.blob_digest())} instead; it is corrupt or was tampered with "
+            f"({layer.path})"
         )

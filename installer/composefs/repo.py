@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import logging
 import os
@@ -41,6 +42,8 @@ class Repository:
         """Why fs-verity is off, to be reported once."""
         self.objects_added = 0
         self.bytes_written = 0
+        self._tmpfile = True
+        """Try O_TMPFILE until the filesystem refuses it once."""
 
     def create(self) -> None:
         """Make the directories and meta.json, or check that an existing repository is ours."""
@@ -61,6 +64,9 @@ class Repository:
             self.path.mkdir(mode=0o700, exist_ok=True)
             self.objects.mkdir(exist_ok=True)
             self.images.mkdir(exist_ok=True)
+            # All 256 fan-out directories up front: one mkdir per object would cost more.
+            for i in range(256):
+                (self.objects / f"{i:02x}").mkdir(exist_ok=True)
             if found is None:
                 _write_atomic(meta, (json.dumps(META) + "\n").encode())
         except OSError as exc:
@@ -74,14 +80,15 @@ class Repository:
     def add_stream(self, stream: BinaryIO, size: int) -> Generator[None, None, str]:
         """Store exactly `size` bytes from `stream` as an object; returns its fs-verity digest.
 
-        The bytes go to a temp file in `objects/` (same filesystem) while being hashed, then are
-        linked to their name; an object that is already there is kept and the temp dropped.
-        Yields after each chunk so that the caller can report progress.
+        The bytes go to an unnamed file in `objects/` (O_TMPFILE; a `.tmp-` file where the
+        filesystem lacks it) while being hashed, then get their name with one link; an object
+        that is already there is kept and the new copy dropped. Yields after each chunk so that
+        the caller can report progress.
         """
         hasher = FsVerityHasher()
-        fd, tmp = tempfile.mkstemp(dir=self.objects, prefix=".tmp-")
+        fd, tmp = self._new_file()
         try:
-            with os.fdopen(fd, "wb") as out:
+            with open(fd, "wb", closefd=False) as out:
                 left = size
                 while left:
                     chunk = stream.read(min(CHUNK, left))
@@ -91,21 +98,47 @@ class Repository:
                     out.write(chunk)
                     left -= len(chunk)
                     yield
-                os.fchmod(out.fileno(), 0o644)
+            os.fchmod(fd, 0o644)
             digest = hasher.hexdigest()
-            self._commit(Path(tmp), digest, size)
+            final = self._publish(tmp, digest, size, fd=None if tmp else fd)
+            os.close(fd)
+            fd = -1
+            if self.verity:
+                self._enable_verity(final)
         except OSError as exc:
             raise DeployError(f"cannot write to the object store {self.objects}: {exc}") from exc
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            if fd >= 0:
+                os.close(fd)
+            if tmp:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
         return digest
+
+    def _new_file(self) -> tuple[int, str]:
+        """A writable file in `objects/`: (fd, "") unnamed, or (fd, path) of a named temp."""
+        if self._tmpfile:
+            try:
+                fd = os.open(self.objects, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+                return fd, ""
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                    raise DeployError(
+                        f"cannot write to the object store {self.objects}: {exc}"
+                    ) from exc
+                self._tmpfile = False
+        try:
+            return tempfile.mkstemp(dir=self.objects, prefix=".tmp-")
+        except OSError as exc:
+            raise DeployError(f"cannot write to the object store {self.objects}: {exc}") from exc
 
     def add_file(self, path: Path) -> str:
         """Move a finished file (the EROFS image) into the store under its digest."""
         digest = fsverity_digest_file(path)
         try:
-            self._commit(path, digest, path.stat().st_size)
+            final = self._publish(str(path), digest, path.stat().st_size)
+            if self.verity:
+                self._enable_verity(final)
         except OSError as exc:
             raise DeployError(f"cannot write to the object store {self.objects}: {exc}") from exc
         finally:
@@ -113,12 +146,30 @@ class Repository:
                 os.unlink(path)
         return digest
 
-    def _commit(self, tmp: Path, digest: str, size: int) -> None:
+    def _publish(self, source: str, digest: str, size: int, *, fd: int | None = None) -> Path:
+        """Give the finished file its object name, unless the object exists.
+
+        The file is the named `source`, or the unnamed (O_TMPFILE) file open as `fd`.
+        """
         final = self.object_file(digest)
-        final.parent.mkdir(exist_ok=True)
+        if fd is not None:
+            source = f"/proc/self/fd/{fd}"
+
+        def link(src: str, dst: Path) -> None:
+            if fd is None:
+                os.link(src, dst)
+            else:
+                # A dir fd makes os.link use linkat(AT_SYMLINK_FOLLOW) (the fd is ignored for
+                # an absolute path): that links the open file, not the /proc symlink.
+                os.link(src, dst, src_dir_fd=fd)
+
         try:
             # link, not rename: it never replaces an object that is already there.
-            os.link(tmp, final)
+            link(source, final)
+            added = True
+        except FileNotFoundError:
+            final.parent.mkdir(exist_ok=True)  # a repository made by another tool
+            link(source, final)
             added = True
         except FileExistsError:
             added = final.stat().st_size != size
@@ -126,12 +177,15 @@ class Repository:
                 # Same name, other size: a torn write from a crash. Content addressing makes
                 # the new bytes the right ones.
                 log.warning("replacing damaged object %s", final)
-                os.replace(tmp, final)
+                named = self.objects / f".tmp-{digest}"
+                with contextlib.suppress(FileNotFoundError):
+                    named.unlink()
+                link(source, named)
+                os.replace(named, final)
         if added:
             self.objects_added += 1
             self.bytes_written += size
-        if self.verity:
-            self._enable_verity(final)
+        return final
 
     def _enable_verity(self, path: Path) -> None:
         try:
