@@ -132,7 +132,11 @@ def test_tui_in_a_real_terminal(tmp_path: Path, registry: Registry, tmux: Tmux) 
     flat = "".join(line.strip(" |") for line in screen.splitlines()).replace(" ", "")
     assert f"Disk-imagefile:{tmp_path / 'disk.img'}" in flat  # long paths wrap
     tmux.keys("Right", "Enter")
-    screen = tmux.wait_for("The image is installed on", timeout=300)
+    try:
+        screen = tmux.wait_for("The image is installed on", timeout=300)
+    except AssertionError as exc:
+        logs = "\n".join(p.read_text()[-3000:] for p in (tmp_path / "log").glob("tui-*.log"))
+        raise AssertionError(f"{exc}\nlog tail:\n{logs}") from None
     for line in screen.splitlines():
         assert set(line) <= SAFE_GLYPHS, f"not console-safe: {line!r}"
     tmux.keys("C-q")  # never Enter here: Reboot has the focus
