@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from installer.errors import InstallerError, UserError
+from installer.errors import InstallerError
 from installer.events import Event
 from installer.plan import ImageSource, Plan, Target
 from storage.layout import Layout, LayoutRequest
@@ -160,4 +160,4 @@ def is_cancelled(exc: BaseException) -> bool:
     return type(exc).__name__ == "Cancelled"
 
 
-__all__ = ["Backend", "ImageSummary", "SystemBackend", "UserError", "is_cancelled"]
+__all__ = ["Backend", "ImageSummary", "SystemBackend", "is_cancelled", "summarize_report"]

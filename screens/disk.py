@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
@@ -55,7 +56,7 @@ class DiskScreen(WizardStep[Target]):
     """Pick one candidate disk or the disk-image-file row; excluded disks say why."""
 
     TITLE_TEXT = "Disk"
-    BINDINGS = [Binding("ctrl+r", "rescan", "Rescan")]  # noqa: RUF012
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "rescan", "Rescan")]
 
     def __init__(
         self,

@@ -74,3 +74,40 @@ def test_console_detection_and_safe_set() -> None:
     assert not is_console({"TERM": "xterm-256color"})
     assert "┌" in SAFE_GLYPHS and "#" in SAFE_GLYPHS
     assert "▊" not in SAFE_GLYPHS and "━" not in SAFE_GLYPHS and "⏎" not in SAFE_GLYPHS
+
+
+def test_inspect_report_becomes_the_image_screen_lines() -> None:
+    from installer.image.inspect import ImageReport, LayerInfo
+    from screens.backend import summarize_report
+
+    layer = LayerInfo(
+        digest="sha256:" + "a" * 64,
+        media_type="application/vnd.oci.image.layer.v1.tar+gzip",
+        compression="gzip",
+        size=3 * MiB,
+        uncompressed_size=9 * MiB,
+    )
+    base = dict(
+        ref="docker://r/x:1",
+        digest="sha256:" + "b" * 64,
+        index_digest="",
+        config_digest="sha256:" + "c" * 64,
+        os="linux",
+        architecture="amd64",
+        name="Debian GNU/Linux",
+        version="13",
+        pretty_name="Debian GNU/Linux 13 (trixie)",
+        kernels=("6.12.48",),
+        initramfs=True,
+        composefs=True,
+        layers=(layer,),
+        labels={},
+    )
+    good = summarize_report(ImageReport(missing=(), **base))  # type: ignore[arg-type]
+    assert good.bootable and good.problem == ""
+    assert "OS:        Debian GNU/Linux 13 (trixie)" in good.lines
+    assert "Size:      3 MiB compressed, 9 MiB unpacked" in good.lines
+    bad = summarize_report(
+        ImageReport(missing=("no composefs hook", "no /sysroot"), **base)  # type: ignore[arg-type]
+    )
+    assert not bad.bootable and bad.problem == "no composefs hook; no /sysroot"
