@@ -55,7 +55,11 @@ class ImageScreen(WizardStep[ImageSource]):
         """The last successful inspection and what it was of."""
 
     def compose_body(self) -> ComposeResult:
-        yield from field("Image", Input(self.source.ref, id="ref", compact=True))
+        yield from field(
+            "Image",
+            Input(self.source.ref, id="ref", compact=True),
+            hint="Enter inspects it (optional; the install checks it again)",
+        )
         yield from field(
             "Verify TLS",
             Tick("registry certificates", self.source.tls_verify, id="tls", compact=True),
