@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import sys
 import textwrap
 import time
@@ -33,8 +34,28 @@ HASH = "$6$saltsalt$Oe6b7v8y2dNf0mC7o4O4Zq8y7k5bXo6z7QFk4qj7q2c5b1bH0l8nF2wYgXh2
 class Tmux:
     """A private tmux server (its own socket), killed at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, pidfile: Path) -> None:
         self.socket = f"obelisk-test-{uuid.uuid4().hex[:8]}"
+        self.pidfile = pidfile
+        """Where the obelisk process under test writes its PID."""
+
+    def stop_obelisk(self) -> None:
+        """End our obelisk by its PID: SIGTERM lets it unwind an install; SIGKILL if it hangs.
+
+        Without a controlling terminal it gets no SIGHUP when the pane closes.
+        """
+        try:
+            pid = int(self.pidfile.read_text())
+        except (OSError, ValueError):
+            return
+        for sig, wait in ((signal.SIGTERM, 60.0), (signal.SIGKILL, 10.0)):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                return
+            deadline = time.monotonic() + wait
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
 
     def __call__(self, *args: str) -> str:
         return runner.output(["tmux", "-L", self.socket, *args])
@@ -58,13 +79,14 @@ class Tmux:
 
 
 @pytest.fixture
-def tmux() -> Iterator[Tmux]:
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
     if runner.run(["tmux", "-V"], check=False).returncode != 0:
         pytest.skip("tmux is needed (apt-get install tmux)")
-    t = Tmux()
+    t = Tmux(tmp_path / "obelisk.pid")
     try:
         yield t
     finally:
+        t.stop_obelisk()
         runner.run(["tmux", "-L", t.socket, "kill-server"], check=False)
 
 
@@ -106,17 +128,20 @@ def test_tui_in_a_real_terminal(tmp_path: Path, registry: Registry, tmux: Tmux) 
     # one, `storage.fat.mkdir` re-running `mmd` on an existing directory makes mtools ask
     # "name clash" on /dev/tty and the install hangs in the bootloader step (reported to the
     # lead; without a controlling terminal mmd fails instead and fat.mkdir carries on).
-    command = " ".join(
+    obelisk = " ".join(
         [
-            "setsid",
-            "-w",
-            "env",
+            "echo $$ >",
+            shlex.quote(str(tmux.pidfile)),
+            "; exec env",
             *(f"{k}={shlex.quote(v)}" for k, v in env.items()),
             shlex.quote(str(OBELISK)),
             "--answers",
             shlex.quote(str(answers)),
-            f"; echo EXIT=$? > {shlex.quote(str(status))}; sleep 30",
         ]
+    )
+    command = (
+        f"setsid -w sh -c {shlex.quote(obelisk)}; echo EXIT=$? > {shlex.quote(str(status))}; "
+        "sleep 30"
     )
     tmux("new-session", "-d", "-s", "tui", "-x", "80", "-y", "24", command)
     screen = tmux.wait_for("Step 1 of 7: Welcome")
