@@ -72,6 +72,17 @@ class Meter:
         }
 
 
+def peak_rss() -> int:
+    """This process's own peak RSS (VmHWM) in bytes.
+
+    Not `ru_maxrss`: that also counts the parent's RSS at the fork that made this process.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def drive(gen: Generator[Any, None, T]) -> T:
     """Run an event generator to completion and return its value (events are dropped)."""
     while True:
@@ -182,8 +193,9 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(spec["variant"])
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # ru_maxrss is in KiB on Linux; RUSAGE_CHILDREN is the largest waited-for descendant.
-    result["rss_self"] = own.ru_maxrss * 1024
+    result["rss_self"] = peak_rss()
+    # ru_maxrss (KiB) of the largest waited-for descendant. An upper bound: Linux carries the
+    # forking process's RSS into a child's ru_maxrss across fork and exec.
     result["rss_children"] = kids.ru_maxrss * 1024
     # CPU seconds are less disturbed than wall time by others sharing the machine.
     result["cpu"] = round(own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime, 2)

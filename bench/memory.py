@@ -1,0 +1,131 @@
+"""How `deploy_layers`' peak RSS grows with the number of files (the 300 MB target's real risk).
+
+The merged tree is held in memory (DESIGN 4), so memory grows with entries, not bytes. Synthetic
+gzip layers of N small files (each just over the 64-byte inline limit, so each is an object) are
+deployed into a temp directory, each N in a child process; the slope gives the bytes per entry and
+the entry count at which 300 MB would be reached.
+
+    python -m bench.memory [--files 25000 100000 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import shutil
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from storage import runner
+
+MB = 1_000_000
+LIMIT = 300 * MB
+PER_DIR = 1000
+
+
+class _Hashing(io.RawIOBase):
+    def __init__(self, out: io.BufferedWriter | gzip.GzipFile) -> None:
+        self.out = out
+        self.sha = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.sha.update(data)
+        self.out.write(data)
+        return len(data)
+
+
+def build_layer(path: Path, files: int) -> dict[str, Any]:
+    """A gzip layer of `files` 100-byte files in directories of PER_DIR, like /usr/share/doc."""
+    with path.open("wb") as raw:
+        blob = _Hashing(raw)  # type: ignore[arg-type]
+        with gzip.GzipFile(fileobj=blob, mode="wb", compresslevel=1, mtime=0) as gz:  # type: ignore[arg-type]
+            plain = _Hashing(gz)
+            with tarfile.open(fileobj=plain, mode="w|", format=tarfile.GNU_FORMAT) as tar:  # type: ignore[call-overload]
+                for d in range((files + PER_DIR - 1) // PER_DIR):
+                    info = tarfile.TarInfo(f"usr/share/doc/package-{d:05}")
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+                for i in range(files):
+                    data = f"{i:08}".encode() * 12 + b"\n" * 4
+                    info = tarfile.TarInfo(
+                        f"usr/share/doc/package-{i // PER_DIR:05}/changelog-{i:07}.txt"
+                    )
+                    info.size, info.mode = len(data), 0o644
+                    tar.addfile(info, io.BytesIO(data))
+                    tar.members.clear()  # type: ignore[attr-defined]  # keeps this parent small
+    return {
+        "path": str(path),
+        "digest": "sha256:" + blob.sha.hexdigest(),
+        "diff_id": "sha256:" + plain.sha.hexdigest(),
+        "media_type": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "size": path.stat().st_size,
+    }
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    from bench.variants import drive, peak_rss
+    from installer.composefs.deploy import deploy_layers
+    from installer.image.model import LayerBlob
+
+    layer = LayerBlob(**{**spec["layer"], "path": Path(spec["layer"]["path"])})
+    baseline = peak_rss()
+    deployment = drive(deploy_layers(Path(spec["root"]), [layer], origin={"source": "bench"}))
+    return {
+        "rss": peak_rss(),
+        "baseline": baseline,
+        "objects": deployment.objects_added,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.memory", description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, nargs="+", default=[25_000, 100_000, 200_000])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(json.loads(args.child))))
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="obelisk-memory-", dir="/var/tmp"))
+    points: list[tuple[int, int]] = []
+    try:
+        for files in args.files:
+            layer = build_layer(work / f"layer-{files}.tar.gz", files)
+            root = work / f"root-{files}"
+            root.mkdir()
+            spec = json.dumps({"layer": layer, "root": str(root)})
+            out = runner.output(
+                [sys.executable, "-m", "bench.memory", "--child", spec], timeout=1800
+            )
+            result = json.loads(out.strip().splitlines()[-1])
+            points.append((files, result["rss"]))
+            print(
+                f"{files:>8} files: peak RSS {result['rss'] / MB:6.1f} MB "
+                f"(after imports {result['baseline'] / MB:.1f} MB), {result['objects']} objects",
+                flush=True,
+            )
+            shutil.rmtree(root)
+            (work / f"layer-{files}.tar.gz").unlink()
+        if len(points) >= 2:
+            (n0, r0), (n1, r1) = points[0], points[-1]
+            slope = (r1 - r0) / (n1 - n0)
+            at_limit = n1 + (LIMIT - r1) / slope if slope > 0 else float("inf")
+            print(
+                f"about {slope:.0f} bytes per file; 300 MB would be reached near "
+                f"{at_limit:,.0f} files"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
