@@ -145,7 +145,8 @@ def mkdir(target: Target, path: str) -> None:
     current = PurePosixPath("/")
     for part in where.parts[1:]:
         current /= part
-        result = _mtools("mmd", image, _m(current), check=False)
+        # -D s: skip a name clash instead of asking on /dev/tty (an existing parent directory).
+        result = _mtools("mmd", image, "-D", "s", _m(current), check=False)
         if result.returncode != 0 and _lookup(image, current) is not True:
             raise FatError(f"cannot create directory {current} on {image.spec}: {_clean(result)}")
 

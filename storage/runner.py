@@ -1,4 +1,9 @@
-"""The only module that starts processes: argv lists, no shell, stdin closed, output captured."""
+"""The only module that starts processes: argv lists, no shell, stdin closed, output captured.
+
+Children run in a session of their own: without a controlling terminal no tool can stop to ask
+a question on /dev/tty (mtools does on a name clash), and a Ctrl-C reaches only obelisk, which
+then unwinds and ends its children itself, in order.
+"""
 
 from __future__ import annotations
 
@@ -96,6 +101,7 @@ def run(
             cwd=cwd,
             timeout=timeout,
             check=False,
+            start_new_session=True,
         )
     except subprocess.TimeoutExpired as exc:
         raise StorageError(
@@ -135,6 +141,7 @@ def stream(
         stderr=subprocess.STDOUT,
         env=full_env,
         cwd=cwd,
+        start_new_session=True,
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -208,6 +215,7 @@ def service(
             stderr=subprocess.STDOUT,
             env=full_env,
             cwd=cwd,
+            start_new_session=True,
         )
     svc = Service(argv=tuple(argv), process=proc)
     try:
