@@ -86,7 +86,8 @@ def _private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(autouse=True)
 def no_leaks(_private_tmp: Path) -> Iterator[None]:
     """Fail a test that leaves a mount, loop device or child process behind."""
-    root = str(_private_tmp)
+    # The trailing slash keeps a parallel run's pytest-260 out of this run's pytest-26.
+    root = str(_private_tmp) + "/"
     before = (_loops_under(root), _mounts_under(root), _children())
     yield
     after = (_loops_under(root), _mounts_under(root), _children())
