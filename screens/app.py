@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -265,7 +264,7 @@ class ObeliskApp(App[Outcome]):
         """Keep a replayable answer file next to the log; failing to is not worth stopping for."""
         path = os.path.join(self.answers_dir, f"answers-{stamp()}.toml")
         try:
-            Path(path).write_text(self.backend.answers_toml(plan))
+            self.backend.write_answers(plan, path)
         except (OSError, InstallerError) as exc:
             log.warning("could not save the answer file %s: %s", path, exc)
             return ""

@@ -58,6 +58,10 @@ class Backend(Protocol):
 
     def answers_toml(self, plan: Plan) -> str: ...
 
+    def write_answers(self, plan: Plan, path: str) -> None:
+        """Save `plan` as a replayable answer file (raises OSError)."""
+        ...
+
     def load_plan(self, path: str, inventory: Inventory) -> Plan:
         """Read an answer file and resolve it against this machine (raises `UserError`)."""
         ...
@@ -126,6 +130,10 @@ class SystemBackend:
         from installer.render import answers_toml
 
         return answers_toml(plan)
+
+    def write_answers(self, plan: Plan, path: str) -> None:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        Path(path).write_text(self.answers_toml(plan))
 
     def load_plan(self, path: str, inventory: Inventory) -> Plan:
         from installer.answers import load_answers, resolve

@@ -74,6 +74,19 @@ class UsersScreen(WizardStep[Accounts]):
 
     def on_mount(self) -> None:
         self.query_one("#root-locked").focus()
+        self._lock_root_fields(self.query_one("#root-locked", Tick).value)
+
+    def on_checkbox_changed(self, event: Tick.Changed) -> None:
+        if event.checkbox.id == "root-locked":
+            self._lock_root_fields(event.value)
+
+    def _lock_root_fields(self, locked: bool) -> None:
+        """A locked root has no password: its fields are cleared and skipped by Tab."""
+        for widget_id in ("root-password", "root-password2"):
+            box = self.query_one(f"#{widget_id}", Input)
+            if locked:
+                box.value = ""
+            box.disabled = locked
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

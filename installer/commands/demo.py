@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import shlex
 import sys
 from pathlib import Path
@@ -21,9 +22,11 @@ def _say(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "tui", False):
-        raise UserError("--tui: the demo through the interactive installer is not available yet")
     output = Path(args.output).absolute()
+    if getattr(args, "tui", False):
+        # The TUI is loaded by name: the engine does not depend on the screens (see commands/tui).
+        app = importlib.import_module("screens.app")
+        return int(app.run_app(demo=True, output=str(output), size=args.size))
     try:
         size = parse_size(args.size)
     except ValueError as exc:

@@ -66,8 +66,9 @@ async def test_confirmed_install_shows_progress_then_done(tmp_path: Path) -> Non
         text = screen_text(app)
         assert "The image is installed on /dev/disk/by-id/wwn-0x50014ee2b1234567." in text
         assert "/var/log/obelisk/tui-test.log" in text
-        saved = list(tmp_path.glob("answers-*.toml"))
-        assert len(saved) == 1 and str(saved[0]) in app.answers_path
+        (saved,) = backend.saved_answers
+        assert saved.startswith(f"{tmp_path}/answers-") and saved in app.answers_path
+        assert backend.saved_answers[saved] == backend.answers_toml(backend.executed[0])
         await pilot.press("right", "enter")  # Power off
         await pilot.pause()
     assert backend.executed == [plan]

@@ -53,6 +53,7 @@ class FakeBackend:
         self.executed: list[Plan] = []
         self.inspected: list[ImageSource] = []
         self.hashed: list[str] = []
+        self.saved_answers: dict[str, str] = {}
         self.blocking = threading.Event()
         """Set once the scripted install waits for cancellation."""
 
@@ -83,6 +84,10 @@ class FakeBackend:
 
     def answers_toml(self, plan: Plan) -> str:
         return render.answers_toml(plan)
+
+    def write_answers(self, plan: Plan, path: str) -> None:
+        """Kept in memory: the tests must not write into the machine's /var/log."""
+        self.saved_answers[path] = self.answers_toml(plan)
 
     def load_plan(self, path: str, inventory: Inventory) -> Plan:
         return resolve(load_answers(path), inventory=inventory)
