@@ -644,9 +644,17 @@ def capture(
     return Snapshot(
         records=tuple(records),
         sysfs=attrs,
-        mountinfo=_read_text(f"{proc}/self/mountinfo"),
+        mountinfo=_mount_table(proc),
         swaps=_read_text(f"{proc}/swaps"),
     )
+
+
+def _mount_table(proc: str) -> str:
+    """Our mounts plus init's: from a chroot or container the host's `/` is only in the latter."""
+    lines = _read_text(f"{proc}/self/mountinfo").splitlines()
+    seen = set(lines)
+    lines += [line for line in _read_text(f"{proc}/1/mountinfo").splitlines() if line not in seen]
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def discover(*, min_size: int = DEFAULT_MIN_SIZE, context: Any = None) -> Inventory:

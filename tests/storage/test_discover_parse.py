@@ -182,3 +182,18 @@ def test_snapshot_save_load_round_trip(tmp_path: Path, name: str) -> None:
     again = load_snapshot(tmp_path / name)
     assert again == snapshot
     assert inventory(again) == inventory(snapshot)
+
+
+def test_mount_table_adds_inits_mounts_seen_from_a_chroot(tmp_path: Path) -> None:
+    """In a chroot the host's `/` is only in init's table; without it the host disk looks free."""
+    from storage.discover import _mount_table
+
+    own = "36 25 254:0 /var/tmp/chroot / rw,relatime - ext4 /dev/vda rw\n"
+    init = "22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n" + own
+    (tmp_path / "self").mkdir()
+    (tmp_path / "1").mkdir()
+    (tmp_path / "self" / "mountinfo").write_text(own)
+    (tmp_path / "1" / "mountinfo").write_text(init)
+    table = _mount_table(str(tmp_path))
+    assert table.splitlines() == [own.strip(), init.splitlines()[0]]
+    assert [m.mountpoint for m in parse_mountinfo(table)] == ["/", "/"]
