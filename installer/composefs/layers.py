@@ -137,10 +137,13 @@ class LayerApplier:
         self.tree = tree
         self.layer = layer
         self.sink = sink
-        self.added: set[tuple[str, ...]] = set()
-        """Paths placed by this layer: whiteouts only hide what lower layers put there."""
-        self.touched: set[tuple[str, ...]] = set()
-        """Ancestors of `added` paths."""
+        self.added: set[tuple[Inode, str]] = set()
+        """Paths placed by this layer, as (parent directory, name): whiteouts only hide what
+        lower layers put there. Keyed by the parent object rather than the path tuple, so that
+        a layer's bookkeeping costs one small tuple per entry instead of a copy of every path
+        component (the parent is held, so its identity cannot be reused)."""
+        self.touched: set[tuple[Inode, str]] = set()
+        """Ancestors of `added` paths, keyed the same way."""
         self.warnings: list[str] = []
 
     def fail(self, name: str, why: str) -> LayerError:
@@ -155,23 +158,22 @@ class LayerApplier:
             if child is None:
                 child = Inode(stat.S_IFDIR | 0o755)
                 node.children[part] = child
-                self.added.add(tuple(parts[: i + 1]))
+                self.added.add((node, part))
             elif child.is_symlink:
                 where = "/" + "/".join(parts[: i + 1])
                 raise self.fail(name, f"goes through the symbolic link {where!r}")
             elif not child.is_dir:
                 where = "/" + "/".join(parts[: i + 1])
                 raise self.fail(name, f"goes through {where!r}, which is not a directory")
+            self.touched.add((node, part))
             node = child
         return node
 
-    def _mark(self, parts: list[str]) -> None:
-        key = tuple(parts)
-        self.added.add(key)
-        for i in range(1, len(parts)):
-            self.touched.add(key[:i])
+    def _mark(self, parent: Inode, name: str) -> None:
+        """Record that this layer placed `name` in `parent` (its ancestors: `_parent`)."""
+        self.added.add((parent, name))
 
-    def _prune_lower(self, node: Inode, prefix: tuple[str, ...]) -> None:
+    def _prune_lower(self, node: Inode) -> None:
         """Remove from directory `node` all that lower layers put there, keep this layer's.
 
         A directory kept only because this layer put something inside it loses its lower
@@ -180,13 +182,13 @@ class LayerApplier:
         """
         assert node.children is not None
         for name, child in list(node.children.items()):
-            key = (*prefix, name)
+            key = (node, name)
             if key in self.added:
                 if child.is_dir:
-                    self._prune_lower(child, key)
+                    self._prune_lower(child)
             elif key in self.touched and child.is_dir:
                 child.take_metadata(Inode(stat.S_IFDIR | 0o755))
-                self._prune_lower(child, key)
+                self._prune_lower(child)
             else:
                 del node.children[name]
 
@@ -200,12 +202,12 @@ class LayerApplier:
             return
         base = parts[-1]
         if base == OPAQUE:
-            self._prune_lower(parent, tuple(parts[:-1]))
+            self._prune_lower(parent)
             return
         target = base[len(WHITEOUT) :]
         if not target or target in (".", ".."):
             raise self.fail(name, "is a whiteout of nothing")
-        key = (*parts[:-1], target)
+        key = (parent, target)
         child = parent.children.get(target)
         if child is None:
             return
@@ -215,7 +217,7 @@ class LayerApplier:
         if child.is_dir:
             if key not in self.added:
                 child.take_metadata(Inode(stat.S_IFDIR | 0o755))
-            self._prune_lower(child, key)
+            self._prune_lower(child)
 
     def apply(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> Iterator[None]:
         """Apply one entry; the returned iterator copies a regular file's content (run it out)."""
@@ -272,7 +274,7 @@ class LayerApplier:
             old.take_metadata(node)
         else:
             parent.children[base] = node
-        self._mark(parts)
+        self._mark(parent, base)
         if node.is_reg:
             return self._content(member, tar, node, "/" + "/".join(parts))
         return _NOTHING
@@ -314,7 +316,7 @@ class LayerApplier:
         parent = self._parent(parts, name)
         assert parent.children is not None
         parent.children[parts[-1]] = target
-        self._mark(parts)
+        self._mark(parent, parts[-1])
 
 
 def apply_layer(
