@@ -16,15 +16,20 @@ if TYPE_CHECKING:
 S_IFDIR = stat.S_IFDIR
 INLINE_MAX = 64
 """Files of this size or smaller live inside the EROFS image instead of the object store."""
+_NO_XATTRS: dict[bytes, bytes] = {}
+"""Shared by every inode without xattrs (most of them), so that none carries its own empty dict.
+Never mutated: give an inode a new dict instead."""
+_MODES: dict[int, int] = {}
+"""One int object per distinct `st_mode` (a few dozen), instead of one per inode."""
 
 
 class Inode:
     """One file of the image; names that share an `Inode` object are hardlinks."""
 
     __slots__ = (
+        "_digest",
         "children",
         "content",
-        "digest",
         "gid",
         "mode",
         "mtime",
@@ -49,22 +54,32 @@ class Inode:
         rdev: int = 0,
         target: str = "",
     ) -> None:
-        self.mode = mode
+        self.mode = _MODES.setdefault(mode, mode)
         """Full `st_mode`: file type and permission bits (incl. setuid, setgid, sticky)."""
         self.uid = uid
         self.gid = gid
         self.mtime = mtime
         self.nsec = nsec
-        self.xattrs: dict[bytes, bytes] = xattrs if xattrs is not None else {}
+        self.xattrs: dict[bytes, bytes] = xattrs or _NO_XATTRS
+        """Never mutated in place (it may be the shared empty dict): assign a new dict."""
         self.size = size
         self.rdev = rdev
         self.target = target
         """Symlink target (str with surrogate escapes for non-UTF-8 bytes)."""
         self.content: bytes | None = None
         """Inline content (<= 64 bytes), or content kept in memory by `scan_layers`."""
-        self.digest: str | None = None
-        """fs-verity hex digest naming the object that holds the content."""
+        self._digest: bytes | None = None
+        """The raw 32 bytes: half the memory of the 64-char hex string, for every object."""
         self.children: dict[str, Inode] | None = {} if stat.S_ISDIR(mode) else None
+
+    @property
+    def digest(self) -> str | None:
+        """fs-verity hex digest naming the object that holds the content."""
+        return None if self._digest is None else self._digest.hex()
+
+    @digest.setter
+    def digest(self, value: str | None) -> None:
+        self._digest = None if value is None else bytes.fromhex(value)
 
     @property
     def is_dir(self) -> bool:
