@@ -55,13 +55,19 @@ def write_dump(tree: Tree, out: BinaryIO) -> None:
     Regular files above the inline limit must carry a digest: their payload is the object's
     path relative to `composefs/objects`, which is the overlay's redirect.
     """
+    # Only inodes with several names are remembered: a map over every inode would cost
+    # about a hundred bytes per file at the moment the whole tree is in memory anyway.
     links: Counter[int] = Counter()
     for _, node in tree.walk():
-        links[id(node)] += 1
+        if node.children is None:
+            links[id(node)] += 1
+    shared = {key: count for key, count in links.items() if count > 1}
+    del links
     first: dict[int, bytes] = {}
     for path, node in tree.walk():
         epath = escape(_name(path))
-        seen = first.get(id(node))
+        nlink = shared.get(id(node), 1)
+        seen = first.get(id(node)) if nlink > 1 else None
         mtime = b"%d.%d" % (node.mtime, node.nsec)
         if seen is not None:
             out.write(
@@ -70,7 +76,7 @@ def write_dump(tree: Tree, out: BinaryIO) -> None:
                     epath,
                     node.size,
                     node.mode,
-                    links[id(node)],
+                    nlink,
                     node.uid,
                     node.gid,
                     node.rdev,
@@ -79,7 +85,8 @@ def write_dump(tree: Tree, out: BinaryIO) -> None:
                 )
             )
             continue
-        first[id(node)] = epath
+        if nlink > 1:
+            first[id(node)] = epath
         payload: bytes | None = None
         content: bytes | None = None
         digest: bytes | None = None
@@ -88,7 +95,6 @@ def write_dump(tree: Tree, out: BinaryIO) -> None:
             nlink = 2 + sum(1 for c in node.children.values() if c.is_dir)
             size = 0
         else:
-            nlink = links[id(node)]
             if node.is_symlink:
                 payload = _name(node.target)
                 size = len(payload)
