@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(verbose: int) -> None:
+def _setup_logging(verbose: int) -> logging.Handler:
+    """Warnings (more with -v) on stderr for this call of `main`; removed again when it returns."""
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
@@ -136,6 +137,7 @@ def _setup_logging(verbose: int) -> None:
     )
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
+    return handler
 
 
 def _message(exc: BaseException) -> str:
@@ -145,7 +147,7 @@ def _message(exc: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    handler = _setup_logging(args.verbose)
     command = args.command or "tui"
     try:
         module = importlib.import_module(f"installer.commands.{command}")
@@ -163,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`obelisk disks | head`): not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    finally:
+        logging.getLogger().removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -98,6 +98,10 @@ def attach(path: Path, *, sector_size: int | None = None, read_only: bool = Fals
         detach(device, real)
 
 
+DETACH_WAIT = 10.0
+"""Seconds to wait for the kernel to let go of a detached loop device."""
+
+
 def detach(device: str, expected_backing: str | None = None) -> None:
     """Detach loop `device` (and drop its partitions); no-op if it is gone or was reused.
 
@@ -115,6 +119,16 @@ def detach(device: str, expected_backing: str | None = None) -> None:
     result = runner.run(["losetup", "-d", device], check=False)
     if result.returncode != 0 and backing_file(device) is not None:
         raise StorageError(f"could not detach {device}: {result.stderr.strip()}")
+    # A device still open somewhere (a filesystem the kernel is still releasing) is only marked
+    # for autoclear; wait until it is really gone so callers and leak checks see the truth.
+    deadline = time.monotonic() + DETACH_WAIT
+    while backing_file(device) is not None:
+        if time.monotonic() > deadline:
+            log.warning(
+                "%s is still attached %g s after losetup -d (still open?)", device, DETACH_WAIT
+            )
+            return
+        time.sleep(0.05)
     log.info("detached %s", device)
 
 
