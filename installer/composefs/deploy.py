@@ -33,6 +33,9 @@ from storage.errors import StorageError
 
 TOOLS = {"mkcomposefs": "composefs"}
 VAR_LINK = "../../os/default/var"
+DIRECT_MAX = 1 << 20
+"""Files up to this size are read into memory and hashed first, then written straight under
+their object name (`Repository.add_bytes`); larger ones stream through a temp file."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +72,14 @@ def deploy_layers(
     tree = Tree(objects=repo.objects)
 
     def store(path: str, stream: BinaryIO, size: int, node: Inode) -> Generator[None, None, None]:
-        node.digest = yield from repo.add_stream(stream, size)
+        if size > DIRECT_MAX:
+            node.digest = yield from repo.add_stream(stream, size)
+            return
+        data = stream.read(size)
+        if len(data) != size:
+            # apply_layer turns this into an error naming the layer.
+            raise EOFError(f"{path} ends {size - len(data)} bytes early")
+        node.digest = repo.add_bytes(data)
 
     total = sum(layer.size for layer in layers)
     done = 0
