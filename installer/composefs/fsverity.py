@@ -17,6 +17,9 @@ _LOG_BLOCK_SIZE = 12
 FS_IOC_ENABLE_VERITY = 0x40806685
 _ZERO_BLOCK = bytes(BLOCK_SIZE)
 _sha256 = hashlib.sha256
+_DESCRIPTOR = struct.Struct("<BBBBIQ64s32s144s")
+WHOLE_MAX = 4 << 20
+"""`fsverity_digest_file` reads files up to this size whole and hashes them in one go."""
 
 
 class FsVerityHasher:
@@ -109,10 +112,42 @@ class FsVerityHasher:
         return self.digest().hex()
 
 
+def fsverity_digest(data: bytes) -> str:
+    """The hex fs-verity digest of content held in memory.
+
+    Same result as `FsVerityHasher`, in a fraction of the Python steps: each tree level is
+    hashed in one pass over a whole buffer, with no per-block bookkeeping. The deploy calls
+    this once per object, so per-file overhead matters more than per-byte speed here.
+    """
+    size = len(data)
+    if size == 0:
+        root = bytes(_DIGEST_SIZE)
+    else:
+        level = memoryview(data)
+        while True:
+            count = len(level)
+            whole = count - count % BLOCK_SIZE
+            hashes = [
+                _sha256(level[off : off + BLOCK_SIZE], usedforsecurity=False).digest()
+                for off in range(0, whole, BLOCK_SIZE)
+            ]
+            if whole < count:
+                tail = bytes(level[whole:]) + _ZERO_BLOCK[count - whole :]
+                hashes.append(_sha256(tail, usedforsecurity=False).digest())
+            if len(hashes) == 1:
+                root = hashes[0]
+                break
+            level = memoryview(b"".join(hashes))
+    descriptor = _DESCRIPTOR.pack(1, _HASH_ALG_SHA256, _LOG_BLOCK_SIZE, 0, 0, size, root, b"", b"")
+    return hashlib.sha256(descriptor).hexdigest()
+
+
 def fsverity_digest_file(path: Path) -> str:
     """The hex digest `fsverity digest` prints for `path`."""
-    hasher = FsVerityHasher()
     with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size <= WHOLE_MAX:
+            return fsverity_digest(f.read())
+        hasher = FsVerityHasher()
         while chunk := f.read(1 << 20):
             hasher.update(chunk)
     return hasher.hexdigest()

@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from installer.composefs.errors import DeployError, TargetError
-from installer.composefs.fsverity import FsVerityHasher, enable_verity, fsverity_digest_file
+from installer.composefs.fsverity import (
+    FsVerityHasher,
+    enable_verity,
+    fsverity_digest,
+    fsverity_digest_file,
+)
 from installer.composefs.tree import object_path
 
 log = logging.getLogger(__name__)
@@ -37,6 +42,7 @@ class Repository:
         self.path = root / "composefs"
         self.objects = self.path / "objects"
         self.images = self.path / "images"
+        self._objects = str(self.objects)
         self.verity: bool = True
         """Every object touched so far carries fs-verity (False once the filesystem refuses)."""
         self.verity_note: str | None = None
@@ -126,18 +132,16 @@ class Repository:
         there is not written at all: a redeploy of the same content costs one failed open per
         file. A same-named object of another size (torn by a crash) is replaced.
         """
-        hasher = FsVerityHasher()
-        hasher.update(data)
-        digest = hasher.hexdigest()
-        final = self.object_file(digest)
+        digest = fsverity_digest(data)
+        final = f"{self._objects}/{digest[:2]}/{digest[2:]}"  # a str: Path costs ~10 us here
         try:
             try:
                 fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             except FileNotFoundError:
-                final.parent.mkdir(exist_ok=True)  # a repository made by another tool
+                os.makedirs(os.path.dirname(final), exist_ok=True)  # a repo by another tool
                 fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except FileExistsError:
-            if final.stat().st_size != len(data):
+            if os.stat(final).st_size != len(data):
                 return _run_out(self.add_stream(io.BytesIO(data), len(data)))
         except OSError as exc:
             raise DeployError(f"cannot write to the object store {self.objects}: {exc}") from exc
@@ -162,7 +166,7 @@ class Repository:
             self.objects_added += 1
             self.bytes_written += len(data)
         if self.verity:
-            self._enable_verity(final)
+            self._enable_verity(Path(final))
         return digest
 
     def _new_file(self) -> tuple[int, str]:
