@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from collections.abc import Generator
 from pathlib import Path
 
@@ -68,3 +69,31 @@ def test_add_file_moves_it_in(tmp_path: Path) -> None:
     repo.link_image(digest)
     assert repo.image_ids() == [digest]
     assert os.readlink(repo.images / digest) == f"../objects/{digest[:2]}/{digest[2:]}"
+
+
+def test_add_bytes_writes_once_repairs_torn_objects_and_ignores_umask(tmp_path: Path) -> None:
+    """Small files go straight to their final name: check dedup, repair and modes there too."""
+    data = os.urandom(70_000)
+    old = os.umask(0o077)  # a strict umask, as under some sudo set-ups
+    try:
+        repo = Repository(tmp_path)
+        repo.create()
+        digest = repo.add_bytes(data)
+    finally:
+        os.umask(old)
+    obj = repo.object_file(digest)
+    assert obj.read_bytes() == data and fsverity_digest_file(obj) == digest
+    assert oct(obj.stat().st_mode & 0o777) == oct(0o644)
+    assert repo.objects_added == 1
+
+    inode = obj.stat().st_ino
+    assert repo.add_bytes(data) == digest
+    assert repo.objects_added == 1 and obj.stat().st_ino == inode  # not written again
+
+    os.truncate(obj, 100)  # torn by a crash
+    assert repo.add_bytes(data) == digest
+    assert obj.read_bytes() == data and repo.objects_added == 2
+
+    shutil.rmtree(obj.parent)  # a fan-out directory another tool never made
+    assert repo.add_bytes(data) == digest and obj.read_bytes() == data
+    assert not list(repo.objects.rglob(".tmp*"))
