@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from storage import runner
 from tests import imagebuild as ib
 from tests.registry import Registry
 
-__all__ = ["Images", "images"]
+__all__ = ["Images", "images", "local_source"]
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,15 @@ def images(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Imag
         artifact_ref=registry.push_layout(root / "artifact", "artifact:1"),
         registry=registry,
     )
+
+
+def local_source(images: Images, transport: str, tmp_path: Path) -> str:
+    """The tricky image as an `oci:` reference, or copied into an `oci-archive:` file."""
+    src = f"oci:{images.tricky.layout}:latest"
+    if transport == "oci":
+        return src
+    archive = tmp_path / "tricky.tar"
+    runner.run(
+        ["skopeo", "copy", "--quiet", "--preserve-digests", src, f"oci-archive:{archive}:latest"]
+    )
+    return f"oci-archive:{archive}:latest"

@@ -19,7 +19,7 @@ from storage import loop, runner
 from storage.mount import mounted, unmount
 from tests.conftest import requires_root
 from tests.imagebuild import directory, file, tar_layer, write_layout
-from tests.installer.image.conftest import Images
+from tests.installer.image.conftest import Images, local_source
 from tests.installer.image.reference import describe, extract_layout
 
 pytestmark = [pytest.mark.system, requires_root]
@@ -114,20 +114,7 @@ def test_deploy_from_local_transports_gives_the_same_image(
 ) -> None:
     root = tmp_path / "plain-root"
     root.mkdir()
-    src = f"oci:{images.tricky.layout}:latest"
-    if transport == "oci-archive":
-        archive = tmp_path / "tricky.tar"
-        runner.run(
-            [
-                "skopeo",
-                "copy",
-                "--quiet",
-                "--preserve-digests",
-                src,
-                f"oci-archive:{archive}:latest",
-            ]
-        )
-        src = f"oci-archive:{archive}:latest"
+    src = local_source(images, transport, tmp_path)
     code, out, err = _deploy(["deploy", "--root", str(root), "--progress", "json", src], capsys)
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]

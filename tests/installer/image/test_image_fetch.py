@@ -24,7 +24,7 @@ from tests.imagebuild import (
     tricky_layers,
     write_layout,
 )
-from tests.installer.image.conftest import Images
+from tests.installer.image.conftest import Images, local_source
 from tests.registry import Registry, free_port
 
 PLAIN = FetchOptions(tls_verify=False, arch="amd64")
@@ -112,20 +112,7 @@ def test_fetch_multi_arch_says_which_digest_it_picked(images: Images, tmp_path: 
 
 @pytest.mark.parametrize("transport", ["oci", "oci-archive"])
 def test_fetch_from_local_transports(images: Images, tmp_path: Path, transport: str) -> None:
-    src = f"oci:{images.tricky.layout}:latest"
-    if transport == "oci-archive":
-        archive = tmp_path / "tricky.tar"
-        runner.run(
-            [
-                "skopeo",
-                "copy",
-                "--quiet",
-                "--preserve-digests",
-                src,
-                f"oci-archive:{archive}:latest",
-            ]
-        )
-        src = f"oci-archive:{archive}:latest"
+    src = local_source(images, transport, tmp_path)
     _, fetched = drain(fetch(parse_ref(src), tmp_path / "w", FetchOptions(arch="amd64")))
     assert fetched.manifest_digest == images.tricky.manifest_digest
     assert tuple(layer.digest for layer in fetched.layers) == images.tricky.layer_digests
