@@ -17,20 +17,18 @@ import json
 import logging
 import os
 import shutil
-import socket
 import sys
 import tarfile
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from installer.errors import InstallerError, UserError
+from installer import registry
+from installer.errors import UserError
 from storage import runner
 
 log = logging.getLogger(__name__)
@@ -260,26 +258,6 @@ def _json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-REGISTRY_CONFIG = """\
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {storage}
-http:
-  addr: 127.0.0.1:{port}
-"""
-
-
 @contextmanager
 def local_registry(image: DemoImage, tags: tuple[str, ...] = TAGS) -> Iterator[dict[str, str]]:
     """Serve the demo image from a `docker-registry` on 127.0.0.1 (own config, temp storage).
@@ -287,37 +265,11 @@ def local_registry(image: DemoImage, tags: tuple[str, ...] = TAGS) -> Iterator[d
     Yields `tag -> docker://127.0.0.1:PORT/obelisk/demo:TAG`; the registry is stopped by its PID
     and its storage removed afterwards.
     """
-    runner.require({"docker-registry": "docker-registry", "skopeo": "skopeo"})
-    with tempfile.TemporaryDirectory(prefix="obelisk-registry-") as tmp:
-        port = _free_port()
-        config = Path(tmp, "config.yml")
-        config.write_text(REGISTRY_CONFIG.format(storage=Path(tmp, "storage"), port=port))
-        host = f"127.0.0.1:{port}"
-        with runner.service(
-            ["docker-registry", "serve", str(config)], log_path=str(Path(tmp, "registry.log"))
-        ) as svc:
-            _wait_ready(host, svc)
-            refs = {}
-            for tag in tags:
-                refs[tag] = f"docker://{host}/{NAME}:{tag}"
-                runner.run(
-                    [
-                        "skopeo", "--insecure-policy", "copy", "--quiet", "--preserve-digests",
-                        "--dest-tls-verify=false", image.ref(tag), refs[tag],
-                    ],
-                    timeout=600,
-                )  # fmt: skip
-            yield refs
-
-
-def _wait_ready(host: str, svc: runner.Service, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not svc.alive():
-            raise InstallerError("docker-registry exited at start")
-        try:
-            with urllib.request.urlopen(f"http://{host}/v2/", timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.1)
-    raise InstallerError(f"docker-registry did not answer on {host} within {timeout:g} s")
+    with (
+        tempfile.TemporaryDirectory(prefix="obelisk-registry-") as tmp,
+        registry.serve(Path(tmp)) as host,
+    ):
+        refs = {tag: f"docker://{host}/{NAME}:{tag}" for tag in tags}
+        for tag, ref in refs.items():
+            registry.push(image.ref(tag), ref)
+        yield refs

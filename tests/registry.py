@@ -7,11 +7,7 @@ tests/conftest.py (`pytest_plugins`); `Registry.push_layout` puts an OCI layout 
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,33 +15,15 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from storage import runner
+from installer import registry as local_registry
+from installer.registry import free_port
 
 BINARY = "/usr/bin/docker-registry"
 
-CONFIG = """\
-version: 0.1
-log:
-  level: info
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {storage}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-"""
-
-AUTH = """\
-auth:
-  htpasswd:
-    realm: obelisk-test
-    path: {htpasswd}
-"""
 USER, PASSWORD = "alice", "s3cret-pw"
 """The one account of the `auth_registry` fixture."""
+
+__all__ = ["Registry", "auth_registry", "free_port", "registry", "start_registry"]
 
 
 def bcrypt_line(user: str, password: str) -> str:
@@ -53,12 +31,6 @@ def bcrypt_line(user: str, password: str) -> str:
     # Cost 4: the registry checks it on every request, and this is a test password.
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
     return f"{user}:{hashed}\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -81,42 +53,8 @@ class Registry:
         """
         src = f"oci:{oci_dir}:{ref_name}" if ref_name else f"oci:{oci_dir}"
         dest = self.url(name_tag)
-        runner.run(
-            [
-                "skopeo",
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--all",
-                "--preserve-digests",
-                "--dest-tls-verify=false",
-                *([f"--dest-creds={self.creds}"] if self.creds else []),
-                src,
-                dest,
-            ],
-            timeout=300,
-        )
+        local_registry.push(src, dest, all_images=True, creds=self.creds)
         return dest
-
-
-def _wait_ready(host: str, svc: runner.Service, log: Path, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not svc.alive():
-            raise RuntimeError(
-                f"docker-registry exited:\n{log.read_text(errors='replace')[-2000:]}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://{host}/v2/", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except urllib.error.HTTPError as exc:
-            if exc.code == 401:  # answering, and wants a login
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"docker-registry did not answer on {host} within {timeout:g} s")
 
 
 def start_registry(root: Path, *, login: bool = False) -> Iterator[Registry]:
@@ -124,21 +62,17 @@ def start_registry(root: Path, *, login: bool = False) -> Iterator[Registry]:
 
     With `login`, it requires `USER:PASSWORD` (htpasswd auth over plain HTTP on 127.0.0.1).
     """
-    port = free_port()
-    storage = root / "storage"
-    storage.mkdir(parents=True, exist_ok=True)
-    config = root / "config.yml"
-    text = CONFIG.format(storage=storage, port=port)
+    htpasswd = None
     if login:
         htpasswd = root / "htpasswd"
         htpasswd.write_text(bcrypt_line(USER, PASSWORD))
-        text += AUTH.format(htpasswd=htpasswd)
-    config.write_text(text)
-    log = root / "registry.log"
-    host = f"127.0.0.1:{port}"
-    with runner.service([BINARY, "serve", str(config)], log_path=str(log)) as svc:
-        _wait_ready(host, svc, log)
-        yield Registry(host=host, root=root, log=log, creds=f"{USER}:{PASSWORD}" if login else None)
+    with local_registry.serve(root, htpasswd=htpasswd) as host:
+        yield Registry(
+            host=host,
+            root=root,
+            log=root / "registry.log",
+            creds=f"{USER}:{PASSWORD}" if login else None,
+        )
 
 
 @pytest.fixture(scope="session")
