@@ -23,6 +23,7 @@ from installer.composefs.tree import Tree
 from installer.errors import InstallerError
 from installer.events import Event, Output, Warning
 from installer.plan import Plan, User
+from installer.treeview import resolve_parts
 from storage import runner
 from storage.mount import bind, mounted
 
@@ -47,26 +48,15 @@ def var_dir(root: Path) -> Path:
 
 def canonical(tree: Tree, path: str) -> str:
     """`path` with every symlink resolved inside the image (the path need not exist)."""
-    todo = [p for p in path.split("/") if p and p != "."]
-    done: list[str] = []
-    hops = 0
-    while todo:
-        name = todo.pop(0)
-        if name == "..":
-            if done:
-                done.pop()
-            continue
-        node = tree.get([*done, name])
-        if node is not None and node.is_symlink:
-            hops += 1
-            if hops > 40:
-                raise ConfigureError(f"too many levels of symbolic links in the image at {path}")
-            if node.target.startswith("/"):
-                done = []
-            todo = [p for p in node.target.split("/") if p and p != "."] + todo
-            continue
-        done.append(name)
-    return "/" + "/".join(done)
+
+    def readlink(parts: list[str]) -> str | None:
+        node = tree.get(parts)
+        return node.target if node is not None and node.is_symlink else None
+
+    try:
+        return "/" + "/".join(resolve_parts(path, readlink))
+    except OSError as exc:
+        raise ConfigureError(f"{exc} in the image") from exc
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -34,28 +35,11 @@ class DirectoryView:
         self.root = root
 
     def _real(self, path: str) -> Path:
-        # Resolve component by component so absolute symlinks point inside `root`.
-        parts = [p for p in path.split("/") if p and p != "."]
-        resolved: list[str] = []
-        hops = 0
-        while parts:
-            name = parts.pop(0)
-            if name == "..":
-                if resolved:
-                    resolved.pop()
-                continue
-            candidate = self.root.joinpath(*resolved, name)
-            if candidate.is_symlink():
-                hops += 1
-                if hops > 40:
-                    raise OSError(f"too many levels of symbolic links: {path}")
-                target = os.readlink(candidate)
-                if target.startswith("/"):
-                    resolved = []
-                parts = [p for p in target.split("/") if p and p != "."] + parts
-                continue
-            resolved.append(name)
-        return self.root.joinpath(*resolved)
+        def readlink(parts: list[str]) -> str | None:
+            candidate = self.root.joinpath(*parts)
+            return os.readlink(candidate) if candidate.is_symlink() else None
+
+        return self.root.joinpath(*resolve_parts(path, readlink))
 
     def is_dir(self, path: str) -> bool:
         return self._real(path).is_dir()
@@ -76,6 +60,37 @@ class DirectoryView:
 
     def open(self, path: str) -> BinaryIO:
         return self._real(path).open("rb")
+
+
+MAX_LINK_HOPS = 40
+
+
+def resolve_parts(path: str, readlink: Callable[[list[str]], str | None]) -> list[str]:
+    """The components of `path` with every symlink resolved inside the image root.
+
+    `readlink(parts)` gives the target of the symlink at those components, or None when there
+    is none. Absolute targets restart at the image root, so nothing resolves outside it.
+    """
+    todo = [p for p in path.split("/") if p and p != "."]
+    done: list[str] = []
+    hops = 0
+    while todo:
+        name = todo.pop(0)
+        if name == "..":
+            if done:
+                done.pop()
+            continue
+        target = readlink([*done, name])
+        if target is None:
+            done.append(name)
+            continue
+        hops += 1
+        if hops > MAX_LINK_HOPS:
+            raise OSError(f"too many levels of symbolic links: {path}")
+        if target.startswith("/"):
+            done = []
+        todo = [p for p in target.split("/") if p and p != "."] + todo
+    return done
 
 
 def join(*parts: str) -> str:
