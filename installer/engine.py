@@ -33,6 +33,8 @@ from storage import loop, mkfs, partition, runner, safety
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage
 from storage.layout import Filesystem, Layout, plan_layout
+from storage.model import Disk, Inventory
+from storage.mount import mounted
 from storage.sizes import MiB, format_size
 
 log = logging.getLogger(__name__)
@@ -193,13 +195,15 @@ def execute(
         yield run.start("partition")
         device = _prepare_target(plan, stack)
         inventory = discovery.discover()
+        # A file target was (re)created empty just now; `_check` already asked for `wipe`
+        # when the file held something.
         safety.check_target(
             device,
             inventory=inventory,
-            wipe=plan.target.wipe or _fresh_file(plan),
+            wipe=plan.target.wipe or plan.target.is_file,
             planned_path=device,
         )
-        layout = plan.layout or _layout_for(plan, device)
+        layout = plan.layout or _layout_for(plan, inventory, device)
         yield Output(step="partition", line=f"writing a GPT to {device}")
         parts = partition.apply_layout(device, layout)
         yield StepDone(step="partition", summary=", ".join(parts))
@@ -219,7 +223,7 @@ def execute(
         yield run.start("deploy")
         root_dir = Path(tempfile.mkdtemp(prefix="obelisk-root-"))
         stack.callback(os.rmdir, root_dir, what=f"remove {root_dir}")
-        root = stack.enter(_mounted(root_node, root_dir))
+        root = stack.enter(mounted(root_node, root_dir))
         origin = {
             "source": plan.image.ref,
             "track": plan.image.track or plan.image.ref,
@@ -303,11 +307,6 @@ def _check(plan: Plan) -> ImageRef:
     return parse_ref(plan.image.ref)
 
 
-def _fresh_file(plan: Plan) -> bool:
-    """A file target we create anew has nothing on it to protect."""
-    return plan.target.is_file
-
-
 def _scratch_dir(needed: int) -> str:
     """Host scratch space for the fetched blobs, so the image is checked before the disk is."""
     base = tempfile.gettempdir()
@@ -345,18 +344,14 @@ def _removed_on_failure(path: Path) -> Iterator[None]:
         raise
 
 
-def _layout_for(plan: Plan, device: str) -> Layout:
-    size = int(Path(f"/sys/class/block/{Path(device).name}/size").read_text()) * 512
-    sector = int(Path(f"/sys/class/block/{Path(device).name}/queue/logical_block_size").read_text())
-    return plan_layout(plan.layout_request, disk_size=size, sector_size=sector)
-
-
-@contextlib.contextmanager
-def _mounted(node: str, where: Path) -> Iterator[Path]:
-    from storage.mount import mounted
-
-    with mounted(node, where) as path:
-        yield path
+def _layout_for(plan: Plan, inventory: Inventory, device: str) -> Layout:
+    """Size the requested layout for the disk as discovery just found it."""
+    found = inventory.find(device)
+    if not isinstance(found, Disk):  # check_target has refused anything else already
+        raise InstallerError(f"{device} was not found as a candidate disk")
+    return plan_layout(
+        plan.layout_request, disk_size=found.size, sector_size=found.logical_sector_size
+    )
 
 
 def _label(image: FetchedImage, key: str) -> str | None:
