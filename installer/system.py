@@ -21,24 +21,28 @@ from pathlib import Path
 
 from installer import configure
 from installer.boot.bootloader import (
+    LOADER_CONF,
     BootEntry,
     default_entry,
     install_bootloader,
     list_entries,
     set_default,
 )
+from installer.boot.entries import parse_conf
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.errors import UserError
 from installer.events import Event, Output, StepDone, StepStarted
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, parse_ref
-from storage import loop, mkfs, partition
+from storage import fat, loop, mkfs, partition
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage
 from storage.layout import ESP_TYPE, ROOT_TYPES
 from storage.mount import mounted
 
 log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,17 +154,25 @@ def rollback(system: Installed, to: str | None = None) -> DeploymentInfo:
 
 
 def update(
-    target: str, ref: str, opts: FetchOptions, *, kargs: tuple[str, ...] | None = None
+    target: str, ref: str | None, opts: FetchOptions, *, kargs: tuple[str, ...] | None = None
 ) -> Generator[Event, None, BootEntry]:
-    """Deploy `ref` beside the current deployment and make it the default boot entry."""
-    image_ref = parse_ref(ref)
+    """Deploy `ref` (default: the reference the current deployment tracks) beside the current
+    deployment and make it the default boot entry."""
     total = 4
     with open_installed(target, writable=True) as system:
         current = default_entry(system.esp)
         if current is None:
             raise UserError(f"{target}: no default boot entry to update from")
         origin = _origin(system.root, current)
-        extra = kargs if kargs is not None else tuple(str(k) for k in origin.get("kargs", []))  # type: ignore[attr-defined]
+        ref = ref or str(origin.get("track") or origin.get("source") or "")
+        if not ref:
+            raise UserError(f"{target}: no tracked image reference; name the image to deploy")
+        image_ref = parse_ref(ref)
+        saved = origin.get("kargs")
+        if kargs is not None:
+            extra = kargs
+        else:
+            extra = tuple(str(k) for k in saved) if isinstance(saved, list) else ()
         yield StepStarted(step="fetch", title=f"Fetching {ref}", index=1, total=total)
         scratch = Path(tempfile.mkdtemp(prefix=".obelisk-scratch-", dir=system.root))
         try:
@@ -202,17 +214,13 @@ def update(
 
 
 def _timeout(esp: FatImage) -> int:
-    from storage import fat
-
-    try:
-        text = fat.read_bytes(esp, "/loader/loader.conf").decode()
-    except Exception:
-        return 3
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if key == "timeout" and value.strip().isdigit():
-            return int(value.strip())
-    return 3
+    """The menu timeout loader.conf has now, so an update keeps what the person chose."""
+    if fat.exists(esp, LOADER_CONF):
+        conf = parse_conf(fat.read_bytes(esp, LOADER_CONF).decode("utf-8", errors="replace"))
+        value = conf.get("timeout", "")
+        if value.isdigit():
+            return int(value)
+    return DEFAULT_TIMEOUT
 
 
 def merge_etc(root: Path, *, old_id: str, new_id: str) -> Iterator[str]:

@@ -53,6 +53,9 @@ def test_update_merges_etc_then_rollback_and_chroot(
 
     assert main(["update", str(disk), v2, "--no-tls-verify"]) == 0
     assert "Obelisk Test OS 2" in capsys.readouterr().out
+    # Without a reference, update follows the one the default deployment tracks: v2 again.
+    assert main(["update", str(disk), "--no-tls-verify"]) == 2
+    assert "is the image already deployed" in capsys.readouterr().err
     found = _deployments(disk, capsys)
     assert len(found) == 2
     newest, older = found
