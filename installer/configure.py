@@ -179,12 +179,12 @@ def _accounts(places: _Places, plan: Plan) -> Iterator[str]:
     if changed:
         passwd.save(0o644)
         group.save(0o644)
-        shadow.save(0o640 if _shadow_group(group) else 0o600)
-        gshadow.save(0o640 if _shadow_group(group) else 0o600)
+        # Readable by the `shadow` group where the image has one (Debian), else by root only.
         shadow_gid = _shadow_group(group)
-        if shadow_gid is not None:
-            os.chown(etc / "shadow", 0, shadow_gid)
-            os.chown(etc / "gshadow", 0, shadow_gid)
+        for db in (shadow, gshadow):
+            db.save(0o600 if shadow_gid is None else 0o640)
+            if shadow_gid is not None:
+                os.chown(db.path, 0, shadow_gid)
 
     for name, uid, gid, home, keys in key_files:
         yield _authorized_keys(places, name, uid, gid, home, keys)

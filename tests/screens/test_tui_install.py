@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import Button, Input, Log
 
 from screens.app import Outcome
@@ -18,6 +20,14 @@ from tests.screens.tui_fakes import FakeBackend, advance, make_app, screen_text
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(60)]
 
 SIZE = (80, 24)
+
+
+async def start_blocked_install(pilot: Pilot[Any], backend: FakeBackend) -> None:
+    """Confirm the erase and wait until the scripted install holds in its fetch step."""
+    await advance(pilot, "summary")
+    await pilot.press("ctrl+n", "right", "enter")
+    assert backend.blocking.wait(10)
+    await pilot.pause()
 
 
 async def test_erase_dialog_names_the_disk_and_cancel_is_the_default() -> None:
@@ -79,10 +89,7 @@ async def test_progress_screen_draws_steps_bars_and_log() -> None:
     backend = FakeBackend(block=True)
     app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
-        await advance(pilot, "summary")
-        await pilot.press("ctrl+n", "right", "enter")
-        await pilot.pause()
-        assert backend.blocking.wait(10)
+        await start_blocked_install(pilot, backend)
         await pilot.pause(0.2)
         screen = app.screen
         assert isinstance(screen, ProgressScreen)
@@ -131,10 +138,7 @@ async def test_cancel_asks_then_unwinds() -> None:
     backend = FakeBackend(block=True)
     app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
-        await advance(pilot, "summary")
-        await pilot.press("ctrl+n", "right", "enter")
-        assert backend.blocking.wait(10)
-        await pilot.pause()
+        await start_blocked_install(pilot, backend)
         await pilot.press("escape")  # asks
         await pilot.pause()
         await pilot.press("escape")  # "Keep installing" is the safe answer
@@ -217,10 +221,7 @@ async def test_a_signal_mid_install_cancels_unwinds_then_exits() -> None:
     backend = FakeBackend(block=True)
     app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
-        await advance(pilot, "summary")
-        await pilot.press("ctrl+n", "right", "enter")
-        assert backend.blocking.wait(10)
-        await pilot.pause()
+        await start_blocked_install(pilot, backend)
         progress = app.screen
         assert isinstance(progress, ProgressScreen)
         app.hang_up()
