@@ -13,6 +13,7 @@ import logging
 import os
 import posixpath
 import re
+import tempfile
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
@@ -346,8 +347,6 @@ def run_post(
     root: Path, deployment: Deployment, commands: Sequence[str]
 ) -> Generator[Event, None, None]:
     """Run each command with the image's `/bin/sh` in a chroot of the mounted deployment."""
-    import tempfile
-
     where = Path(tempfile.mkdtemp(prefix="obelisk-post-"))
     try:
         with mounted_deployment(root, deployment.id, where) as top:
