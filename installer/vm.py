@@ -186,10 +186,13 @@ def boot_disk(
     until: str | None = None,
     markers: Sequence[Marker] = DEFAULT_MARKERS,
     memory: int = 2048,
-    cpus: int = 2,
+    cpus: int = 1,
     fatal: Sequence[str] = ("panic",),
 ) -> BootLog:
     """Boot `disk` and watch its console until QEMU exits, `until` appears, or `timeout` passes.
+
+    One vCPU by default: under TCG a guest with two sometimes oopses on an int3 while its kernel
+    patches its own code at start (seen here in `sched_clock_cpu`, before any obelisk code runs).
 
     The console goes to `log` as it arrives. A marker named in `fatal` ends the watch a few seconds
     later. QEMU is stopped by its PID on every way out.
