@@ -1,5 +1,5 @@
 import sys
 
-from installer.cli import main
+from installer.cli.main import main
 
 sys.exit(main())

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from installer import configure
 from installer.boot.bootloader import BootEntry, boot_file_wanted, install_bootloader
 from installer.boot.support import detect_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
@@ -28,6 +27,7 @@ from installer.events import Event, Output, Progress, StepDone, StepStarted, War
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
 from installer.plan import Plan
+from installer.system import configure
 from storage import discover as discovery
 from storage import loop, mkfs, partition, runner, safety
 from storage.cleanup import CleanupStack

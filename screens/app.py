@@ -27,10 +27,10 @@ from screens.choices import Accounts, Choices, exact_size
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
 from screens.dialogs.confirm import ConfirmErase
 from screens.disk import DiskScreen
-from screens.finish import DoneScreen, ErrorScreen
+from screens.done import DoneScreen, ErrorScreen
 from screens.image import ImageScreen
-from screens.partitions import StorageScreen
 from screens.progress import InstallOutcome, ProgressScreen
+from screens.storage import StorageScreen
 from screens.summary import SummaryScreen
 from screens.system import SystemScreen
 from screens.users import UsersScreen
@@ -371,21 +371,10 @@ def run_app(
 ) -> int:
     """Run the interactive installer; return the process exit code.
 
-    `answers` prefills every step from an answer file. `demo` preselects the demo image (built
-    or taken from the cache and served from a local registry while the installer runs, unless
-    `image` is given) and offers a new disk-image file (`output`, `size`) as the first target.
+    `answers` prefills every step from an answer file. `demo` offers a new disk-image file
+    (`output`, `size`) as the first target; `image` preselects a source (`obelisk demo --tui`
+    passes the demo image it serves).
     """
-    if demo and image is None:
-        from installer import demo as demo_module
-        from storage.cleanup import signals_raise
-
-        with signals_raise():
-            built = demo_module.demo_image(on_line=lambda line: print(f"  {line}", flush=True))
-            with demo_module.local_registry(built, tags=("v1",)) as refs:
-                source = ImageSource(ref=refs["v1"], tls_verify=False)
-                return run_app(
-                    answers, demo=True, image=source, output=output, size=size, backend=backend
-                )
     backend = backend or SystemBackend()
     log_path = _log_file()
     if isinstance(backend, SystemBackend):

@@ -122,12 +122,12 @@ class SystemBackend:
         return summarize_report(inspect_image(parse_ref(source.ref), fetch_options(probe)))
 
     def plan_text(self, plan: Plan) -> str:
-        from installer.render import plan_text
+        from installer.plan.render import plan_text
 
         return plan_text(plan)
 
     def answers_toml(self, plan: Plan) -> str:
-        from installer.render import answers_toml
+        from installer.plan.render import answers_toml
 
         return answers_toml(plan)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from installer import registry as local_registry
-from installer.registry import free_port
+from installer.devtools import registry as local_registry
+from installer.devtools.registry import free_port
 
 BINARY = "/usr/bin/docker-registry"
 

@@ -21,8 +21,8 @@ from installer.boot.kargs import image_kargs, kernel_cmdline, rust_arch
 from installer.boot.kernel import KernelInfo, find_kernel
 from installer.errors import InstallerError, UserError
 from installer.events import Event, Progress, Warning
-from installer.osrelease import read_os_release
-from installer.treeview import TreeView
+from installer.image.osrelease import read_os_release
+from installer.image.treeview import TreeView
 from storage import fat, runner
 from storage.errors import StorageError
 from storage.fat import FatImage

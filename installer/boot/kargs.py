@@ -6,7 +6,7 @@ import tomllib
 from collections.abc import Sequence
 
 from installer.errors import UserError
-from installer.treeview import TreeView, join
+from installer.image.treeview import TreeView, join
 
 KARGS_DIR = "/usr/lib/bootc/kargs.d"
 

@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass
 
 from installer.errors import UserError
-from installer.treeview import TreeView, join
+from installer.image.treeview import TreeView, join
 
 MODULE_DIRS = ("/usr/lib/modules", "/lib/modules")
 """Where kernels keep their modules; bootc-style images also put `vmlinuz` there."""

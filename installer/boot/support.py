@@ -17,7 +17,7 @@ from pathlib import Path
 
 from installer.boot.kernel import find_kernel
 from installer.errors import UserError
-from installer.treeview import TreeView
+from installer.image.treeview import TreeView
 
 
 class Flavour(StrEnum):

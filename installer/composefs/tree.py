@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
-    from installer.treeview import TreeView
+    from installer.image.treeview import TreeView
 
 S_IFDIR = stat.S_IFDIR
 INLINE_MAX = 64

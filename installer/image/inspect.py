@@ -21,9 +21,9 @@ from installer.errors import UserError
 from installer.events import Output
 from installer.image import oci
 from installer.image.fetch import FetchedImage, fetch
+from installer.image.osrelease import read_os_release
 from installer.image.ref import FetchOptions, ImageRef
-from installer.osrelease import read_os_release
-from installer.treeview import TreeView
+from installer.image.treeview import TreeView
 from storage.sizes import format_size
 
 log = logging.getLogger(__name__)

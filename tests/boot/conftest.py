@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from installer import demo
-from installer.demo import DemoImage
+from installer.devtools import demo
+from installer.devtools.demo import DemoImage
 from tests.conftest import requires_root
 
 NEEDED = ("mmdebstrap", "skopeo", "docker-registry", "qemu-system-x86_64", "mkcomposefs")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from installer import vm
-from installer.cli import main
-from installer.demo import DemoImage, local_registry
+from installer.cli.main import main
+from installer.devtools import vm
+from installer.devtools.demo import DemoImage, local_registry
 from tests.boot.handmade import fs_state
 from tests.boot.test_boot import report, root_partition
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from installer import vm
-from installer.cli import main
-from installer.demo import DemoImage
+from installer.cli.main import main
+from installer.devtools import vm
+from installer.devtools.demo import DemoImage
 from storage import runner
 from tests.boot.handmade import build_disk, fs_state
 

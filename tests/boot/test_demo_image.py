@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from installer.boot.support import detect_boot_support
-from installer.demo import DemoImage
-from installer.treeview import DirectoryView
+from installer.devtools.demo import DemoImage
+from installer.image.treeview import DirectoryView
 from storage import runner
 from tests.boot.initramfs import initramfs_files
 

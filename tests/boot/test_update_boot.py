@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from installer import vm
-from installer.cli import main
-from installer.demo import DemoImage, local_registry
+from installer.cli.main import main
+from installer.devtools import vm
+from installer.devtools.demo import DemoImage, local_registry
 from tests.boot.handmade import fs_state
 from tests.boot.test_boot import assert_composefs_boot, report, root_partition
 

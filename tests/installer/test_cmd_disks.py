@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from installer.cli import main
-from installer.commands import disks
+from installer.cli.commands import disks
+from installer.cli.main import main
 from storage import runner
 from storage.discover import inventory, load_snapshot
 from storage.model import Excluded, Inventory

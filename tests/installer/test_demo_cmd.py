@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from installer import demo
-from installer.cli import main
+from installer.cli.main import main
+from installer.devtools import demo
 
 
 def test_existing_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

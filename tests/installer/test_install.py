@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.cli import main
+from installer.cli.main import main
 from storage import fat, loop, runner
 from storage.fat import FatImage
 from storage.mount import mounted

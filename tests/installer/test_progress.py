@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import json
 
+from installer.cli.printer import EventPrinter, Rate, format_duration, progress_text
 from installer.events import Output, Progress, StepDone, StepStarted, Warning
-from installer.progress import EventPrinter, Rate, format_duration, progress_text
 from storage.sizes import MiB
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from installer.cli import main
-from installer.configure import etc_dir, var_dir
-from installer.system import open_installed
+from installer.cli.main import main
+from installer.system.configure import etc_dir, var_dir
+from installer.system.installed import open_installed
 from tests import fakeos
 from tests.conftest import requires_root
 from tests.installer.test_install import answers

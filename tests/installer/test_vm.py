@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from installer import vm
+from installer.devtools import vm
 from installer.errors import UserError
 
 CONSOLE = """\

@@ -16,7 +16,7 @@ from screens.backend import SystemBackend
 from screens.choices import Choices
 from screens.dialogs.confirm import ConfirmErase
 from screens.disk import DiskScreen
-from screens.finish import DoneScreen
+from screens.done import DoneScreen
 from screens.image import ImageScreen
 from screens.progress import ProgressScreen
 from screens.summary import SummaryScreen

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
 
-from installer.render import answers_toml, plan_text
+from installer.plan.render import answers_toml, plan_text
 from screens.app import ObeliskApp, Outcome
 from screens.disk import DiskScreen
 from screens.image import ImageScreen
-from screens.partitions import StorageScreen
+from screens.storage import StorageScreen
 from screens.summary import SummaryScreen
 from screens.system import SystemScreen
 from screens.users import UsersScreen

@@ -18,7 +18,7 @@ from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
 
-from installer import render
+from installer.plan import render
 from installer.answers import load_answers, resolve
 from installer.errors import InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from installer.answers import load_answers, resolve
-from installer.cli import main
-from installer.render import plan_text
+from installer.cli.main import main
+from installer.plan.render import plan_text
 from storage.model import Inventory
 
 ANSWERS = """\

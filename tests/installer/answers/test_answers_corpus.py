@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from installer.answers import json_schema, load_answers
-from installer.cli import main
+from installer.cli.main import main
 from installer.errors import UserError
 
 DATA = Path(__file__).parents[2] / "data" / "answers"

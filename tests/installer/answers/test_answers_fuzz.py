@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from installer.answers import Answers, parse_answers
+from installer.answers.kickstart import parse_kickstart
 from installer.answers.validate import KNOWN_KEYS
 from installer.errors import UserError
-from installer.kickstart import parse_kickstart
 
 DATA = Path(__file__).parents[2] / "data"
 GOOD = [p.read_text() for p in sorted((DATA / "answers" / "good").glob("*.toml"))]

@@ -9,9 +9,9 @@ import pytest
 from answers_machines import MACHINE, SAMSUNG, WD
 
 from installer.answers import resolve
-from installer.cli import main
+from installer.answers.kickstart import load_kickstart, parse_kickstart
+from installer.cli.main import main
 from installer.errors import UserError
-from installer.kickstart import load_kickstart, parse_kickstart
 from installer.plan import FinishAction
 from storage.layout import Filesystem
 from storage.model import Inventory

@@ -23,7 +23,7 @@ from installer.plan import (
     Target,
     User,
 )
-from installer.render import answers_toml, plan_json, plan_text
+from installer.plan.render import answers_toml, plan_json, plan_text
 from storage.layout import ROOT_FILESYSTEMS, LayoutRequest, plan_layout
 from storage.sizes import GiB, MiB
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.cli import main
+from installer.cli.main import main
 from storage import loop
 from storage.sizes import GiB, MiB
 from tests.conftest import requires_root

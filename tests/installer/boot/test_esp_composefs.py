@@ -19,7 +19,7 @@ from installer.boot.kernel import find_kernel
 from installer.composefs.deploy import deploy_layers, scan_layers
 from installer.events import Event
 from installer.image.model import LayerBlob
-from installer.osrelease import read_os_release
+from installer.image.osrelease import read_os_release
 from storage import fat, runner
 from storage.fat import FatImage
 

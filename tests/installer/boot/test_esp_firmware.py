@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from installer.boot.bootloader import install_bootloader, set_default
-from installer.treeview import DirectoryView
+from installer.image.treeview import DirectoryView
 from storage import runner
 from storage.fat import FatImage
 

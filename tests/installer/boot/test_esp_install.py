@@ -25,7 +25,7 @@ from installer.boot.bootloader import (
 )
 from installer.errors import UserError
 from installer.events import Event, Progress, Warning
-from installer.treeview import DirectoryView
+from installer.image.treeview import DirectoryView
 from storage import runner
 from storage.fat import FatImage
 from storage.loop import attach, create_sparse

@@ -8,7 +8,7 @@ import pytest
 
 from installer.boot.kargs import image_kargs, kernel_cmdline
 from installer.errors import UserError
-from installer.treeview import DirectoryView
+from installer.image.treeview import DirectoryView
 
 KARGS = "usr/lib/bootc/kargs.d"
 

@@ -9,7 +9,7 @@ import pytest
 
 from installer.boot.kernel import compare_versions, find_kernel, version_key
 from installer.errors import UserError
-from installer.treeview import DirectoryView
+from installer.image.treeview import DirectoryView
 
 
 def touch(root: Path, path: str, content: bytes = b"x") -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from installer.osrelease import parse_os_release, read_os_release
-from installer.treeview import DirectoryView
+from installer.image.osrelease import parse_os_release, read_os_release
+from installer.image.treeview import DirectoryView
 
 
 def test_quotes_escapes_and_comments() -> None:

@@ -11,9 +11,9 @@ import pytest
 
 from installer.boot import support
 from installer.boot.support import Flavour, add_boot_support, detect_boot_support
-from installer.cli import main
+from installer.cli.main import main
 from installer.errors import UserError
-from installer.treeview import DirectoryView
+from installer.image.treeview import DirectoryView
 from storage import runner
 
 DATA = Path(support.__file__).resolve().parent.parent / "data"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.cli import main
+from installer.cli.main import main
 from storage import loop, runner
 from storage.mount import mounted, unmount
 from tests.conftest import requires_root

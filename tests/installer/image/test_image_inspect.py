@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.cli import main
+from installer.cli.main import main
 from installer.image.inspect import inspect_image
 from installer.image.ref import FetchOptions, parse_ref
 from tests.imagebuild import KVER, directory, file, tar_layer, tricky_layers, write_layout

@@ -13,7 +13,7 @@ def load_plan(*, answers: str | None = None, kickstart: str | None = None) -> Pl
     from installer.answers import load_answers, resolve
 
     if kickstart:
-        from installer.kickstart import load_kickstart
+        from installer.answers.kickstart import load_kickstart
 
         parsed = load_kickstart(kickstart)
         source = kickstart

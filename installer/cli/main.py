@@ -1,6 +1,6 @@
 """The `obelisk` command: argument parsing, logging and exit codes (DESIGN.md section 2).
 
-Each subcommand lives in `installer.commands.<name>` with a `run(args) -> int`, imported only
+Each subcommand lives in `installer.cli.commands.<name>` with a `run(args) -> int`, imported only
 when called, so `obelisk install` never loads the TUI.
 """
 
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = _setup_logging(args.verbose)
     command = args.command or "tui"
     try:
-        module = importlib.import_module(f"installer.commands.{command}")
+        module = importlib.import_module(f"installer.cli.commands.{command}")
         return int(module.run(args))
     except UserError as exc:
         print(f"obelisk: error: {_message(exc)}", file=sys.stderr)

@@ -8,11 +8,11 @@ import shlex
 import sys
 from pathlib import Path
 
-from installer import demo, vm
+from installer.cli.printer import EventPrinter
+from installer.devtools import demo, vm
 from installer.engine import InstallResult, drain, execute
 from installer.errors import UserError
 from installer.plan import BootSettings, ImageSource, Plan, Target
-from installer.progress import EventPrinter
 from storage.cleanup import signals_raise
 from storage.sizes import parse_size
 
@@ -26,7 +26,13 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "tui", False):
         # The TUI is loaded by name: the engine does not depend on the screens (see commands/tui).
         app = importlib.import_module("screens.app")
-        return int(app.run_app(demo=True, output=str(output), size=args.size))
+        with signals_raise():
+            built = demo.demo_image(on_line=lambda line: _say(f"  {line}"))
+            with demo.local_registry(built, tags=("v1",)) as refs:
+                source = ImageSource(ref=refs["v1"], tls_verify=False)
+                return int(
+                    app.run_app(demo=True, image=source, output=str(output), size=args.size)
+                )
     try:
         size = parse_size(args.size)
     except ValueError as exc:

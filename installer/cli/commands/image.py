@@ -10,5 +10,5 @@ def run(args: argparse.Namespace) -> int:
     name = {"inspect": "image_inspect", "add-boot-support": "image_boot_support"}[
         args.image_command
     ]
-    module = importlib.import_module(f"installer.commands.{name}")
+    module = importlib.import_module(f"installer.cli.commands.{name}")
     return int(module.run(args))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from installer.system import open_installed, rollback
+from installer.system.installed import open_installed, rollback
 
 
 def run(args: argparse.Namespace) -> int:

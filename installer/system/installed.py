@@ -19,7 +19,6 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from installer import configure
 from installer.boot.bootloader import (
     LOADER_CONF,
     BootEntry,
@@ -34,6 +33,7 @@ from installer.errors import UserError
 from installer.events import Event, Output, StepDone, StepStarted
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, parse_ref
+from installer.system import configure
 from storage import fat, loop, mkfs, partition
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage

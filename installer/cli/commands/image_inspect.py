@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from installer.commands.deploy import options_from_args
+from installer.cli.commands.deploy import options_from_args
 from installer.image.inspect import inspect_image
 from installer.image.ref import parse_ref
 from storage.cleanup import signals_raise

@@ -13,7 +13,7 @@ from pathlib import Path
 from installer.answers import Answers, load_answers, resolve
 from installer.errors import InstallerError, UserError
 from installer.plan import Plan
-from installer.render import plan_json, plan_text
+from installer.plan.render import plan_json, plan_text
 from storage.errors import StorageError
 from storage.model import Inventory
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def load(args: argparse.Namespace) -> Answers:
     if args.kickstart:
-        from installer.kickstart import load_kickstart
+        from installer.answers.kickstart import load_kickstart
 
         return load_kickstart(args.kickstart)
     return load_answers(args.answers)

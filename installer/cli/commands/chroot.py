@@ -6,9 +6,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from installer.configure import mounted_deployment
 from installer.errors import UserError
-from installer.system import deployments, open_installed
+from installer.system.configure import mounted_deployment
+from installer.system.installed import deployments, open_installed
 from storage import runner
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from installer.system import deployments, open_installed
+from installer.system.installed import deployments, open_installed
 
 
 def run(args: argparse.Namespace) -> int:

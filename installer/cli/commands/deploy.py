@@ -15,12 +15,12 @@ import tempfile
 from collections.abc import Generator
 from pathlib import Path
 
+from installer.cli.printer import EventPrinter
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.errors import UserError
 from installer.events import Event, StepDone, StepStarted
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
-from installer.progress import EventPrinter
 from storage.cleanup import signals_raise
 from storage.sizes import format_size
 

@@ -14,7 +14,7 @@ KICKSTART_SUFFIXES = (".ks", ".cfg")
 def load_any(path: str) -> Answers:
     """An answer file, or a kickstart when the name says so (`.ks`, `.cfg`)."""
     if path.endswith(KICKSTART_SUFFIXES):
-        from installer.kickstart import load_kickstart
+        from installer.answers.kickstart import load_kickstart
 
         return load_kickstart(path)
     return load_answers(path)

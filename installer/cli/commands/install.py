@@ -14,12 +14,12 @@ import sys
 import time
 from pathlib import Path
 
+from installer.answers.load import load_plan
+from installer.cli.printer import EventPrinter
 from installer.engine import InstallResult, drain, execute
 from installer.errors import UserError
 from installer.plan import FinishAction, Plan
-from installer.progress import EventPrinter
-from installer.render import plan_text
-from installer.sources import load_plan
+from installer.plan.render import plan_text
 from storage import runner
 from storage.cleanup import signals_raise
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from installer.treeview import TreeView
+from installer.image.treeview import TreeView
 
 PATHS = ("/etc/os-release", "/usr/lib/os-release")
 """Where os-release(5) says to look, in order; the first that exists wins."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from installer import registry
+from installer.devtools import registry
 from installer.errors import UserError
 from storage import runner
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from installer.commands.deploy import options_from_args
+from installer.cli.commands.deploy import options_from_args
+from installer.cli.printer import EventPrinter
 from installer.engine import drain
-from installer.progress import EventPrinter
-from installer.system import update
+from installer.system.installed import update
 from storage.cleanup import signals_raise
 
 

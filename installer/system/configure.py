@@ -23,8 +23,8 @@ from installer.composefs.deploy import Deployment
 from installer.composefs.tree import Tree
 from installer.errors import InstallerError
 from installer.events import Event, Output, Warning
+from installer.image.treeview import resolve_parts
 from installer.plan import Plan, User
-from installer.treeview import resolve_parts
 from storage import runner
 from storage.mount import bind, mounted
 
