@@ -114,9 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chroot", help="a shell (or COMMAND) inside an installed deployment")
     p.add_argument("target", help="the installed disk or disk-image file")
     p.add_argument("--id", help="the deployment (default: the default boot entry's)")
-    p.add_argument(
-        "argv", nargs=argparse.REMAINDER, metavar="COMMAND", help="command (default: a shell)"
-    )
+    p.usage = "obelisk chroot [-h] [--id ID] target [-- COMMAND ...]"
+    p.set_defaults(argv=[])
 
     p = sub.add_parser("demo", help="install the demo image into a disk-image file")
     p.add_argument("--output", metavar="FILE", default="obelisk-demo.img")
@@ -145,8 +144,24 @@ def _message(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; `chroot`'s own command is everything after the first `--`.
+
+    argparse's REMAINDER would swallow options given after the target (`--id X`) as the command,
+    so the command is split off before parsing instead.
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "--" in words:
+        cut = words.index("--")
+        args = build_parser().parse_args(words[:cut])
+        if args.command == "chroot":
+            args.argv = words[cut + 1 :]
+            return args
+    return build_parser().parse_args(words)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     handler = _setup_logging(args.verbose)
     command = args.command or "tui"
     try:

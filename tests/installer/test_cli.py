@@ -26,3 +26,14 @@ def test_unknown_command_is_a_usage_error() -> None:
     proc = subprocess.run([OBELISK, "frobnicate"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "invalid choice" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_chroot_id_after_the_target_is_an_option_not_the_command() -> None:
+    from installer.cli.main import parse_args
+
+    args = parse_args(["chroot", "disk.img", "--id", "abc"])
+    assert (args.target, args.id, args.argv) == ("disk.img", "abc", [])
+    args = parse_args(["chroot", "disk.img", "--id", "abc", "--", "ls", "-l"])
+    assert (args.id, args.argv) == ("abc", ["ls", "-l"])
+    args = parse_args(["chroot", "disk.img", "--", "/bin/sh", "-c", "true"])
+    assert (args.id, args.argv) == (None, ["/bin/sh", "-c", "true"])

@@ -13,8 +13,7 @@ from storage import runner
 
 
 def run(args: argparse.Namespace) -> int:
-    argv = list(args.argv)
-    command = (argv[1:] if argv[:1] == ["--"] else argv) or ["/bin/sh", "-l"]
+    command = list(args.argv) or ["/bin/sh", "-l"]
     with open_installed(args.target, writable=True) as system:
         known = deployments(system)
         if args.id:
