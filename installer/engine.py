@@ -27,6 +27,7 @@ from installer.events import Event, Output, Progress, StepDone, StepStarted, War
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
 from installer.plan import Plan
+from installer.sysroot import var_dir
 from installer.system import configure
 from storage import discover as discovery
 from storage import loop, mkfs, partition, runner, safety
@@ -269,7 +270,7 @@ def execute(
 
         yield run.start("finish")
         if log_file is not None and log_file.exists():
-            dest = configure.var_dir(root) / "log" / "obelisk"
+            dest = var_dir(root) / "log" / "obelisk"
             dest.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(log_file, dest / "install.log")
             yield Output(step="finish", line="install log copied to /var/log/obelisk/install.log")

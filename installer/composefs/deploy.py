@@ -28,11 +28,18 @@ from installer.composefs.state import Materialiser
 from installer.composefs.tree import Inode, Tree
 from installer.events import Event, Warning
 from installer.image.model import LayerBlob
+from installer.sysroot import (
+    DeploymentDir,
+    boot_dir,
+    deploy_dir,
+    deployment,
+    var_dir,
+    var_link_target,
+)
 from storage import runner
 from storage.errors import StorageError
 
 TOOLS = {"mkcomposefs": "composefs"}
-VAR_LINK = "../../os/default/var"
 DIRECT_MAX = 1 << 20
 """Files up to this size are read into memory and hashed first, then written straight under
 their object name (`Repository.add_bytes`); larger ones stream through a temp file."""
@@ -95,10 +102,11 @@ def deploy_layers(
         yield Warning(step=STEP, message=repo.verity_note)
     for message in _write_state(repo, image_id, tree, origin):
         yield Warning(step=STEP, message=message)
+    boot = boot_dir(root)
     try:
-        (root / "boot").mkdir(exist_ok=True)
+        boot.mkdir(exist_ok=True)
     except OSError as exc:
-        raise DeployError(f"cannot create {root / 'boot'}: {exc.strerror}") from exc
+        raise DeployError(f"cannot create {boot}: {exc.strerror}") from exc
     return Deployment(
         id=image_id,
         root=root,
@@ -155,16 +163,16 @@ def _build_image(repo: Repository, tree: Tree) -> str:
 def _write_state(
     repo: Repository, image_id: str, tree: Tree, origin: Mapping[str, object]
 ) -> list[str]:
-    """Create `state/deploy/<id>` (and seed `state/os/default/var` once), then link the image.
+    """Create the deployment's state (and seed the shared `/var` once), then link the image.
 
     Everything is built under temp names and renamed into place; on failure whatever this call
     created is removed again, so no half state is left.
     """
     root = repo.root
     warnings: list[str] = []
-    deploy_root = root / "state" / "deploy"
-    final = deploy_root / image_id
-    var_final = root / "state" / "os" / "default" / "var"
+    deploy_root = deploy_dir(root)
+    final = deployment(root, image_id).path
+    var_final = var_dir(root)
     created: list[Path] = []
     temps: list[Path] = []
     try:
@@ -173,8 +181,9 @@ def _write_state(
         if not os.path.lexists(var_final):
             tmp = Path(tempfile.mkdtemp(dir=var_final.parent, prefix=".tmp-var-"))
             temps.append(tmp)
-            warnings += _materialise(tree, "var", tmp / "var")
-            os.rename(tmp / "var", var_final)
+            staged_var = tmp / var_final.name
+            warnings += _materialise(tree, "var", staged_var)
+            os.rename(staged_var, var_final)
             created.append(var_final)
         if os.path.lexists(final):
             warnings.append(
@@ -183,10 +192,11 @@ def _write_state(
         else:
             tmp = Path(tempfile.mkdtemp(dir=deploy_root, prefix=".tmp-"))
             temps.append(tmp)
-            warnings += _materialise(tree, "etc", tmp / "etc")
-            os.symlink(VAR_LINK, tmp / "var")
+            staged = DeploymentDir(tmp)
+            warnings += _materialise(tree, "etc", staged.etc)
+            os.symlink(var_link_target(), staged.var)
             record = _origin(image_id, tree, origin)
-            (tmp / "origin.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+            staged.origin.write_text(json.dumps(record, indent=2, default=str) + "\n")
             os.chmod(tmp, 0o755)
             os.rename(tmp, final)
             temps.remove(tmp)

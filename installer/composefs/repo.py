@@ -1,8 +1,7 @@
 """The composefs repository on the physical root: content-addressed objects and image links.
 
-Layout (DESIGN 3.2, the composefs-rs layout with SHA-256): `composefs/meta.json`,
-`composefs/objects/XX/<62 hex>` named by fs-verity digest, `composefs/images/<64 hex>` a relative
-symlink to the EROFS image's object.
+The composefs-rs layout with SHA-256 (DESIGN 3.2; its paths are `installer.sysroot`'s): objects
+named by fs-verity digest, images published as relative symlinks to their EROFS object.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from installer.composefs.fsverity import (
     fsverity_digest_file,
 )
 from installer.composefs.tree import object_path
+from installer.sysroot import composefs_dir, image_file, images_dir, meta_file, objects_dir
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ class Repository:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.path = root / "composefs"
-        self.objects = self.path / "objects"
-        self.images = self.path / "images"
+        self.path = composefs_dir(root)
+        self.objects = objects_dir(root)
+        self.images = images_dir(root)
         self._objects = str(self.objects)
         self.verity: bool = True
         """Every object touched so far carries fs-verity (False once the filesystem refuses)."""
@@ -56,7 +56,7 @@ class Repository:
 
     def create(self) -> None:
         """Make the directories and meta.json, or check that an existing repository is ours."""
-        meta = self.path / "meta.json"
+        meta = meta_file(self.root)
         try:
             found = json.loads(meta.read_text()) if meta.exists() else None
         except (OSError, ValueError) as exc:
@@ -268,8 +268,8 @@ class Repository:
 
     def link_image(self, image_id: str) -> None:
         """Publish the image: `images/<id>` -> `../objects/XX/<rest>` (this commits a deploy)."""
-        link = self.images / image_id
-        target = f"../objects/{object_path(image_id)}"
+        link = image_file(self.root, image_id)
+        target = os.path.relpath(self.object_file(image_id), self.images)
         if link.is_symlink() and os.readlink(link) == target:
             return
         tmp = self.images / f".tmp-{image_id}"

@@ -1,10 +1,10 @@
 """System configuration of a new deployment: hostname, time zone, locale, keymap, accounts, keys.
 
-Everything is written into the deployment's writable `/etc` (`state/deploy/<id>/etc`) and the
-shared `/var` (`state/os/default/var`) on the physical root: the image itself is read-only. The
-account databases are edited here in Python, consistently across passwd/shadow/group/gshadow,
-so no tool from the image has to run on the host. Post-install commands run in a chroot of the
-mounted deployment, as the booted system will see it.
+Everything is written into the deployment's writable `/etc` and the shared `/var` on the physical
+root (`installer.sysroot`): the image itself is read-only. The account databases are edited here
+in Python, consistently across passwd/shadow/group/gshadow, so no tool from the image has to run
+on the host. Post-install commands run in a chroot of the mounted deployment, as the booted
+system will see it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import posixpath
 import re
 import tempfile
 from collections.abc import Generator, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from installer import sysroot
 from installer.composefs.deploy import Deployment
 from installer.composefs.tree import Tree
 from installer.errors import InstallerError
@@ -26,7 +27,6 @@ from installer.events import Event, Output, Warning
 from installer.image.treeview import resolve_parts
 from installer.plan import Plan, User
 from storage import runner
-from storage.mount import bind, mounted
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,6 @@ SSHD_DROPIN = "ssh/sshd_config.d/50-obelisk.conf"
 
 class ConfigureError(InstallerError):
     """The installed system could not be configured."""
-
-
-def etc_dir(root: Path, image_id: str) -> Path:
-    return root / "state" / "deploy" / image_id / "etc"
-
-
-def var_dir(root: Path) -> Path:
-    return root / "state" / "os" / "default" / "var"
 
 
 def canonical(tree: Tree, path: str) -> str:
@@ -79,7 +71,7 @@ class _Places:
 
 def configure(root: Path, deployment: Deployment, plan: Plan) -> Iterator[str]:
     """Apply the plan's system settings; yields one line per change, for the log and the UI."""
-    places = _Places(deployment.tree, etc_dir(root, deployment.id), var_dir(root))
+    places = _Places(deployment.tree, sysroot.etc_dir(root, deployment.id), sysroot.var_dir(root))
     etc = places.etc
     system = plan.system
     if system.hostname:
@@ -300,44 +292,6 @@ def _write(path: Path, text: str, *, mode: int = 0o644) -> None:
 # ---------------------------------------------------------------------------- post commands
 
 
-@contextmanager
-def mounted_image(root: Path, image_id: str, where: Path) -> Iterator[Path]:
-    """The pristine image mounted read-only at `where/root`: EROFS + overlay, as at boot."""
-    image = root / "composefs" / "images" / image_id
-    if not image.exists():
-        raise ConfigureError(f"deployment {image_id[:12]} has no composefs image")
-    objects = root / "composefs" / "objects"
-    lower, top = where / "lower", where / "root"
-    with ExitStack() as stack:
-        stack.callback(_rmdir_quiet, lower)
-        stack.callback(_rmdir_quiet, top)
-        stack.enter_context(
-            mounted(image, lower, fstype="erofs", options=("loop",), read_only=True)
-        )
-        stack.enter_context(
-            mounted(
-                "overlay",
-                top,
-                fstype="overlay",
-                options=("ro", "metacopy=on", "redirect_dir=on", f"lowerdir={lower}::{objects}"),
-            )
-        )
-        yield top
-
-
-@contextmanager
-def mounted_deployment(root: Path, image_id: str, where: Path) -> Iterator[Path]:
-    """The deployment as the booted system sees it (DESIGN 3.4), with /proc, /sys and /dev."""
-    with ExitStack() as stack:
-        top = stack.enter_context(mounted_image(root, image_id, where))
-        stack.enter_context(bind(etc_dir(root, image_id), top / "etc"))
-        stack.enter_context(bind(var_dir(root), top / "var"))
-        for api in ("proc", "sys", "dev"):
-            if (top / api).is_dir():
-                stack.enter_context(bind(Path("/") / api, top / api))
-        yield top
-
-
 def _rmdir_quiet(path: Path) -> None:
     with suppress(OSError):
         path.rmdir()
@@ -349,7 +303,7 @@ def run_post(
     """Run each command with the image's `/bin/sh` in a chroot of the mounted deployment."""
     where = Path(tempfile.mkdtemp(prefix="obelisk-post-"))
     try:
-        with mounted_deployment(root, deployment.id, where) as top:
+        with sysroot.mounted_deployment(root, deployment.id, where) as top:
             if not (top / "bin" / "sh").exists() and not posixpath.islink(str(top / "bin" / "sh")):
                 yield Warning(
                     step="post", message="the image has no /bin/sh; post commands skipped"

@@ -19,6 +19,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from installer import sysroot
 from installer.boot.bootloader import (
     LOADER_CONF,
     BootEntry,
@@ -33,7 +34,6 @@ from installer.errors import UserError
 from installer.events import Event, Output, StepDone, StepStarted
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, parse_ref
-from installer.system import configure
 from storage import fat, loop, mkfs, partition
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage
@@ -90,7 +90,7 @@ def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed
         where = Path(tempfile.mkdtemp(prefix="obelisk-sys-"))
         stack.callback(os.rmdir, where, what=f"remove {where}")
         root = stack.enter(mounted(root_node, where, read_only=not writable))
-        if not (root / "composefs" / "images").is_dir():
+        if not sysroot.images_dir(root).is_dir():
             raise UserError(f"{target}: the root filesystem has no composefs repository")
         yield Installed(
             device=device, root=root, esp=FatImage(esp_node), root_uuid=mkfs.fs_uuid(root_node)
@@ -99,7 +99,7 @@ def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed
 
 def _origin(root: Path, image_id: str) -> dict[str, object]:
     try:
-        data = json.loads((root / "state" / "deploy" / image_id / "origin.json").read_text())
+        data = json.loads(sysroot.origin_file(root, image_id).read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -109,7 +109,7 @@ def deployments(system: Installed) -> list[DeploymentInfo]:
     """Every deployment, newest first, with its boot entry state."""
     entries = {e.id: e for e in list_entries(system.esp)}
     current = default_entry(system.esp)
-    state = system.root / "state" / "deploy"
+    state = sysroot.deploy_dir(system.root)
     found = []
     order: dict[str, tuple[str, int]] = {}
     for directory in state.iterdir() if state.is_dir() else ():
@@ -229,11 +229,11 @@ def merge_etc(root: Path, *, old_id: str, new_id: str) -> Iterator[str]:
     A file equal to the old image's copy takes the new image's version; a changed or added file
     is carried over; a file the person deleted stays deleted.
     """
-    old_etc = configure.etc_dir(root, old_id)
-    new_etc = configure.etc_dir(root, new_id)
+    old_etc = sysroot.etc_dir(root, old_id)
+    new_etc = sysroot.etc_dir(root, new_id)
     where = Path(tempfile.mkdtemp(prefix="obelisk-old-"))
     try:
-        with configure.mounted_image(root, old_id, where) as old_image:
+        with sysroot.mounted_image(root, old_id, where) as old_image:
             pristine = old_image / "etc"
             for dirpath, dirnames, filenames in os.walk(old_etc):
                 rel = Path(dirpath).relative_to(old_etc)

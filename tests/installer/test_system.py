@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from installer.cli.main import main
-from installer.system.configure import etc_dir, var_dir
+from installer.sysroot import etc_dir, var_dir
 from installer.system.installed import open_installed
 from tests import fakeos
 from tests.conftest import requires_root

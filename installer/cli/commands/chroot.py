@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from installer.errors import UserError
-from installer.system.configure import mounted_deployment
+from installer.sysroot import mounted_deployment
 from installer.system.installed import deployments, open_installed
 from storage import runner
 
