@@ -3,13 +3,12 @@
 This is the engine of the recovery and update commands. The disk (or disk-image file) is found
 by its partitions (the ESP and root type GUIDs of DESIGN 3.1), the root is mounted, the ESP is
 read and written with mtools. A new deployment keeps the old one bootable beside it, and the
-person's changes to `/etc` are carried over by a three-way merge against the old image's `/etc`.
+person's changes to `/etc` are carried over (`etcmerge`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import filecmp
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from installer.errors import UserError
 from installer.events import Event, Output, StepDone, StepStarted
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, parse_ref
+from installer.system.etcmerge import merge_etc
 from storage import fat, loop, mkfs, partition
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage
@@ -221,68 +221,3 @@ def _timeout(esp: FatImage) -> int:
         if value.isdigit():
             return int(value)
     return DEFAULT_TIMEOUT
-
-
-def merge_etc(root: Path, *, old_id: str, new_id: str) -> Iterator[str]:
-    """Three-way merge: what the person changed in the old `/etc` wins over the new image's.
-
-    A file equal to the old image's copy takes the new image's version; a changed or added file
-    is carried over; a file the person deleted stays deleted.
-    """
-    old_etc = sysroot.etc_dir(root, old_id)
-    new_etc = sysroot.etc_dir(root, new_id)
-    where = Path(tempfile.mkdtemp(prefix="obelisk-old-"))
-    try:
-        with sysroot.mounted_image(root, old_id, where) as old_image:
-            pristine = old_image / "etc"
-            for dirpath, dirnames, filenames in os.walk(old_etc):
-                rel = Path(dirpath).relative_to(old_etc)
-                for name in [
-                    *filenames,
-                    *[d for d in dirnames if (Path(dirpath) / d).is_symlink()],
-                ]:
-                    item = rel / name
-                    if _same(old_etc / item, pristine / item):
-                        continue
-                    dest = new_etc / item
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    if dest.is_symlink() or dest.is_file():
-                        dest.unlink()
-                    elif dest.is_dir():
-                        shutil.rmtree(dest)
-                    _copy(old_etc / item, dest)
-                    yield f"kept /etc/{item}"
-            for dirpath, _dirnames, filenames in os.walk(pristine):
-                rel = Path(dirpath).relative_to(pristine)
-                for name in filenames:
-                    item = rel / name
-                    gone = not (old_etc / item).exists() and not (old_etc / item).is_symlink()
-                    if gone and ((new_etc / item).is_file() or (new_etc / item).is_symlink()):
-                        (new_etc / item).unlink()
-                        yield f"kept deleted /etc/{item}"
-    finally:
-        with contextlib.suppress(OSError):
-            where.rmdir()
-
-
-def _same(a: Path, b: Path) -> bool:
-    if a.is_symlink() or b.is_symlink():
-        return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
-    if not b.exists():
-        return False
-    try:
-        sa, sb = a.stat(), b.stat()
-    except OSError:
-        return False
-    if (sa.st_mode, sa.st_uid, sa.st_gid) != (sb.st_mode, sb.st_uid, sb.st_gid):
-        return False
-    return filecmp.cmp(a, b, shallow=False)
-
-
-def _copy(src: Path, dest: Path) -> None:
-    if src.is_symlink():
-        os.symlink(os.readlink(src), dest)
-        return
-    shutil.copy2(src, dest, follow_symlinks=False)
-    st = src.stat()
-    os.chown(dest, st.st_uid, st.st_gid)

@@ -1,0 +1,90 @@
+"""The three-way `/etc` merge of an update: the person's changes carried into the new deployment.
+
+The three sides are the old image's pristine `/etc`, the old deployment's `/etc` as the person
+left it, and the new deployment's fresh copy of the new image's `/etc`. What the person changed
+wins over the new image; what they left alone follows the new image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import filecmp
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from installer import sysroot
+
+
+def merge_etc(root: Path, *, old_id: str, new_id: str) -> Iterator[str]:
+    """Merge deployment `old_id`'s `/etc` changes into `new_id`'s; yields one line per file kept.
+
+    The old image is mounted for the pristine side.
+    """
+    where = Path(tempfile.mkdtemp(prefix="obelisk-old-"))
+    try:
+        with sysroot.mounted_image(root, old_id, where) as old_image:
+            yield from merge(
+                pristine=old_image / "etc",
+                current=sysroot.etc_dir(root, old_id),
+                new=sysroot.etc_dir(root, new_id),
+            )
+    finally:
+        with contextlib.suppress(OSError):
+            where.rmdir()
+
+
+def merge(*, pristine: Path, current: Path, new: Path) -> Iterator[str]:
+    """Carry what differs between `pristine` and `current` over into `new`.
+
+    A file equal to the pristine copy (content, mode, owner; a symlink's target) keeps the new
+    image's version; a changed or added file is copied over; a file the person deleted stays
+    deleted.
+    """
+    for dirpath, dirnames, filenames in os.walk(current):
+        rel = Path(dirpath).relative_to(current)
+        for name in [*filenames, *[d for d in dirnames if (Path(dirpath) / d).is_symlink()]]:
+            item = rel / name
+            if _same(current / item, pristine / item):
+                continue
+            dest = new / item
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.is_symlink() or dest.is_file():
+                dest.unlink()
+            elif dest.is_dir():
+                shutil.rmtree(dest)
+            _copy(current / item, dest)
+            yield f"kept /etc/{item}"
+    for dirpath, _dirnames, filenames in os.walk(pristine):
+        rel = Path(dirpath).relative_to(pristine)
+        for name in filenames:
+            item = rel / name
+            gone = not (current / item).exists() and not (current / item).is_symlink()
+            if gone and ((new / item).is_file() or (new / item).is_symlink()):
+                (new / item).unlink()
+                yield f"kept deleted /etc/{item}"
+
+
+def _same(a: Path, b: Path) -> bool:
+    if a.is_symlink() or b.is_symlink():
+        return a.is_symlink() and b.is_symlink() and os.readlink(a) == os.readlink(b)
+    if not b.exists():
+        return False
+    try:
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    if (sa.st_mode, sa.st_uid, sa.st_gid) != (sb.st_mode, sb.st_uid, sb.st_gid):
+        return False
+    return filecmp.cmp(a, b, shallow=False)
+
+
+def _copy(src: Path, dest: Path) -> None:
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dest)
+        return
+    shutil.copy2(src, dest, follow_symlinks=False)
+    st = src.stat()
+    os.chown(dest, st.st_uid, st.st_gid)
