@@ -18,11 +18,10 @@ from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
 
-from installer.plan import render
 from installer.answers import load_answers, resolve
 from installer.errors import InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
-from installer.plan import ImageSource, Plan
+from installer.plan import ImageSource, Plan, render
 from screens.app import ObeliskApp
 from screens.backend import ImageSummary
 from storage.discover import inventory, load_snapshot
