@@ -18,11 +18,10 @@ import pytest
 
 from tests import fakeos
 from tests import imagebuild as ib
-from tests.conftest import requires_root
 from tests.installer.test_install import answers
 from tests.registry import Registry
 
-pytestmark = [requires_root, pytest.mark.system]
+pytestmark = pytest.mark.system
 
 OBELISK = str(Path(sys.executable).parent / "obelisk")
 REPO = str(Path(__file__).resolve().parents[2])
