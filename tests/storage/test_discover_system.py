@@ -17,13 +17,13 @@ from storage.discover import (
     IN_USE,
     LIVE_MEDIUM,
     NOT_A_TARGET,
-    _blkid,
     capture,
     discover,
     inventory,
     load_snapshot,
     save_snapshot,
 )
+from storage.discover.probe import blkid as _blkid
 from storage.layout import ESP_TYPE
 from storage.model import Disk, Excluded, Transport
 from storage.sizes import GiB
