@@ -57,9 +57,6 @@ FS_TOOLS = {
     Filesystem.SWAP: {"mkswap": "util-linux"},
 }
 SCRATCH_MARGIN = 256 * MiB
-PAUSE_ENV = "OBELISK_TEST_PAUSE"
-"""Test-only failpoint: `<step>` or `<step>:progress` stops there until a signal arrives, so the
-interrupt tests can hit every step deterministically."""
 
 R = TypeVar("R")
 
@@ -122,13 +119,6 @@ class _Run:
         self.steps = steps_for(plan)
         self.cancel = cancel
         self.index = 0
-        self.pause_at = os.environ.get(PAUSE_ENV, "")
-
-    def _maybe_pause(self, where: str) -> None:
-        if self.pause_at and self.pause_at == where:
-            self.pause_at = ""
-            log.warning("test failpoint: paused at %s", where)
-            time.sleep(120)
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel.is_set():
@@ -140,7 +130,6 @@ class _Run:
         step = self.steps[self.index - 1]
         assert step.key == key, f"step order: expected {step.key}, got {key}"
         log.info("step %d/%d: %s", self.index, len(self.steps), step.title)
-        self._maybe_pause(key)
         return StepStarted(step=key, title=step.title, index=self.index, total=len(self.steps))
 
     def relay(self, gen: Generator[Event, None, R]) -> Generator[Event, None, R]:
@@ -153,8 +142,6 @@ class _Run:
                     result: R = stop.value
                     return result
                 self.check_cancel()
-                if isinstance(event, Progress):
-                    self._maybe_pause(f"{event.step}:progress")
                 yield event
         finally:
             gen.close()

@@ -2,6 +2,8 @@
 
 Every test fails if it leaves behind a mount or loop device under this run's temp tree, or a
 child process of the test runner. Scoping to this run's tree keeps parallel runs independent.
+A test that needs root, loop devices or mounts carries the `system` marker, and is skipped
+without root; `pytest -m "not system and not boot"` is the part that needs none of them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from storage import safety
 
 # The real OCI registry (docker-registry on 127.0.0.1) is shared by every test that needs one.
 pytest_plugins = ["tests.registry"]
@@ -60,27 +64,22 @@ def _private_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     base = tmp_path_factory.getbasetemp()
     work = base / "tmp"
     work.mkdir(exist_ok=True)
-    old_env, old_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
-    os.environ["TMPDIR"] = str(work)
+    # Belt and braces: storage.safety refuses any target but loop devices/files under this tree.
+    env = {
+        "TMPDIR": str(work),
+        safety.TEST_ONLY_LOOP: "1",
+        safety.TEST_ROOT: str(base),
+    }
+    old_env, old_tempdir = {key: os.environ.get(key) for key in env}, tempfile.tempdir
+    os.environ.update(env)
     tempfile.tempdir = str(work)
-    # Belt and braces: storage.safety refuses any target but a loop device on a file in here.
-    os.environ["OBELISK_TEST_ONLY_LOOP"] = "1"
-    os.environ["OBELISK_TEST_ROOT"] = str(base)
-    # storage.safety then refuses any target but loop devices/files under this run's tree.
-    guard = {"OBELISK_TEST_ONLY_LOOP": "1", "OBELISK_TEST_ROOT": str(base)}
-    old_guard = {key: os.environ.get(key) for key in guard}
-    os.environ.update(guard)
     yield base
-    for key, value in old_guard.items():
+    tempfile.tempdir = old_tempdir
+    for key, value in old_env.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-    tempfile.tempdir = old_tempdir
-    if old_env is None:
-        os.environ.pop("TMPDIR", None)
-    else:
-        os.environ["TMPDIR"] = old_env
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +101,14 @@ def no_leaks(_private_tmp: Path) -> Iterator[None]:
         pytest.fail("test leaked " + "; ".join(leaked), pytrace=False)
 
 
-requires_root = pytest.mark.skipif(
-    os.geteuid() != 0, reason="needs root for loop devices and mounts"
-)
+IS_ROOT = os.geteuid() == 0
+SYSTEM_SKIP = "system test: needs root, loop devices and real filesystems"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip `system` tests without root, so `-m "not system"` is the whole root-free part."""
+    if IS_ROOT:
+        return
+    for item in items:
+        if item.get_closest_marker("system"):
+            item.add_marker(pytest.mark.skip(reason=SYSTEM_SKIP))

@@ -41,10 +41,13 @@ NAME = "obelisk/demo"
 TAGS = ("v1", "v2")
 VERSION_FILE = "usr/share/obelisk-demo/version"
 
-ROOT = Path(__file__).resolve().parent.parent
-RECIPE = ROOT / "iso" / "demo-image"
-DATA = Path(__file__).resolve().parent / "data" / "initramfs-tools"
-SUPPORT = Path(__file__).resolve().parent / "boot" / "support.py"
+PACKAGE = Path(__file__).resolve().parents[1]
+"""The `installer` package this runs from: its boot hooks and support check shape the image."""
+HOOKS = PACKAGE / "data" / "initramfs-tools"
+SUPPORT = PACKAGE / "boot" / "support.py"
+SOURCE = PACKAGE.parent
+"""The source checkout when running from one; for an installed wheel, site-packages."""
+RECIPE = SOURCE / "iso" / "demo-image"
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -73,17 +76,27 @@ def cache_root() -> Path:
     return Path(base) / "demo"
 
 
-def recipe_key() -> str:
-    """A hash of everything that decides the image's content."""
+def checkout_recipe() -> Path:
+    """The image recipe, `iso/demo-image/` of the source checkout this package runs from.
+
+    The recipe is not package data: an installed wheel has no checkout, so the demo image can
+    only be built from a clone of the repository.
+    """
     if not (RECIPE / "build.sh").is_file():
         raise UserError(
-            f"{RECIPE}: the demo image recipe is missing: run obelisk demo from a source checkout"
+            f"{RECIPE}/build.sh: the demo image recipe is missing (an installed obelisk has "
+            "none): run obelisk demo from a source checkout"
         )
+    return RECIPE
+
+
+def recipe_key() -> str:
+    """A hash of everything that decides the image's content."""
     h = hashlib.sha256(f"format {FORMAT} epoch {SOURCE_DATE_EPOCH}\n".encode())
-    for base in (RECIPE, DATA, SUPPORT):
+    for base in (checkout_recipe(), HOOKS, SUPPORT):
         paths = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
         for path in paths:
-            h.update(f"{path.relative_to(ROOT)} {path.stat().st_mode & 0o111:o}\n".encode())
+            h.update(f"{path.relative_to(SOURCE)} {path.stat().st_mode & 0o111:o}\n".encode())
             h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()[:16]
 
@@ -137,13 +150,14 @@ def build_rootfs(
     out: Path, *, log_path: Path, on_line: Callable[[str], object] | None = None
 ) -> None:
     """Run the recipe: mmdebstrap writes the root filesystem tarball `out`."""
+    build = checkout_recipe() / "build.sh"
     env = {
         "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH),
         "OBELISK": f"{sys.executable} -m installer",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(SOURCE),
     }
     with log_path.open("w") as logf:
-        for line in runner.stream(["sh", str(RECIPE / "build.sh"), str(out)], env=env):
+        for line in runner.stream(["sh", str(build), str(out)], env=env):
             logf.write(line + "\n")
             if on_line and line.startswith(("I: ", "update-initramfs")):
                 on_line(line)

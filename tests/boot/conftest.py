@@ -8,7 +8,7 @@ import pytest
 
 from installer.devtools import demo
 from installer.devtools.demo import DemoImage
-from tests.conftest import requires_root
+from tests.conftest import IS_ROOT
 
 NEEDED = ("mmdebstrap", "skopeo", "docker-registry", "qemu-system-x86_64", "mkcomposefs")
 
@@ -16,7 +16,7 @@ NEEDED = ("mmdebstrap", "skopeo", "docker-registry", "qemu-system-x86_64", "mkco
 @pytest.fixture(scope="session")
 def demo_image() -> DemoImage:
     """The cached demo image; the first run builds it with mmdebstrap (about a minute)."""
-    if requires_root.mark.args[0]:
+    if not IS_ROOT:
         pytest.skip("needs root: mmdebstrap --mode=root, loop devices")
     missing = [tool for tool in NEEDED if shutil.which(tool) is None]
     if missing:

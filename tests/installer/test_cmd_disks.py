@@ -17,7 +17,6 @@ from storage import runner
 from storage.discover import inventory, load_snapshot
 from storage.model import Excluded, Inventory
 from storage.sizes import GiB
-from tests.conftest import requires_root
 
 DATA = Path(__file__).parent.parent / "data" / "udev"
 
@@ -103,7 +102,6 @@ def loop_device(image: Path) -> Iterator[str]:
 
 
 @pytest.mark.system
-@requires_root
 def test_real_disks_json_shows_our_loop_and_excludes_the_system_disk(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

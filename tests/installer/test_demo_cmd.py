@@ -29,6 +29,23 @@ def test_bad_size_and_missing_directory(tmp_path: Path, capsys: pytest.CaptureFi
     assert list(tmp_path.iterdir()) == []
 
 
+def test_outside_a_checkout_one_error_line_and_nothing_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An installed wheel has no `iso/demo-image/` beside its package: say so, exit 2."""
+    monkeypatch.setattr(demo, "RECIPE", tmp_path / "site-packages" / "iso" / "demo-image")
+    monkeypatch.setenv("OBELISK_CACHE", str(tmp_path / "cache"))
+    assert main(["demo", "--output", str(tmp_path / "d.img")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("obelisk: error: "), err
+    assert "iso/demo-image/build.sh" in err[0] and "source checkout" in err[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_recipe_is_found_in_this_checkout() -> None:
+    assert demo.checkout_recipe() == Path(__file__).resolve().parents[2] / "iso" / "demo-image"
+
+
 def test_recipe_key_is_stable_and_tracks_the_hook() -> None:
     assert demo.recipe_key() == demo.recipe_key()
     assert len(demo.recipe_key()) == 16

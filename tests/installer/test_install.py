@@ -21,10 +21,7 @@ from storage import fat, loop, runner
 from storage.fat import FatImage
 from storage.mount import mounted
 from tests import fakeos
-from tests.conftest import requires_root
 from tests.registry import Registry
-
-pytestmark = [requires_root, pytest.mark.system]
 
 SSH_KEY = (
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnH5Vx1m0lY4tq0dRkN3mB2+g9V0hH9B1w6xXn1yWzq ada@example"
@@ -92,6 +89,7 @@ def _open_root(disk: Path, where: Path) -> Iterator[tuple[Path, str]]:
             yield root, loop.partition_path(device, 1)
 
 
+@pytest.mark.system
 def test_install_from_answer_file(
     tmp_path: Path, test_image: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,8 +1,8 @@
 """SIGINT/SIGTERM at every step of a real install: exit non-zero, nothing left behind, and the
 next run completes.
 
-The engine's test-only failpoint (`OBELISK_TEST_PAUSE`) holds the install at a chosen point so
-the signal lands there every time, not only when the timing happens to be right.
+The CLI runs under `tests.installer.pausing`, which holds the install at a chosen point so the
+signal lands there every time, not only when the timing happens to be right.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import pytest
 
 from tests import fakeos
 from tests import imagebuild as ib
-from tests.conftest import requires_root
 from tests.installer.test_install import answers
 from tests.registry import Registry
 
-pytestmark = [requires_root, pytest.mark.system]
+pytestmark = pytest.mark.system
 
 OBELISK = str(Path(sys.executable).parent / "obelisk")
+REPO = str(Path(__file__).resolve().parents[2])
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +38,12 @@ def big_image(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> s
 
 def _start(answer_file: Path, log: Path, pause: str | None) -> subprocess.Popen[str]:
     env = dict(os.environ)
+    argv = ["install", "--answers", str(answer_file), "--yes", "--log", str(log)]
     if pause:
-        env["OBELISK_TEST_PAUSE"] = pause
-    argv = [OBELISK, "install", "--answers", str(answer_file), "--yes", "--log", str(log)]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
+        argv = [sys.executable, "-m", "tests.installer.pausing", pause, *argv]
+    else:
+        argv = [OBELISK, *argv]
     return subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
     )

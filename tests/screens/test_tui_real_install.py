@@ -25,11 +25,10 @@ from storage import loop, runner
 from storage.model import Inventory
 from storage.mount import mounted
 from tests import fakeos
-from tests.conftest import requires_root
 from tests.registry import Registry
 from tests.screens.tui_fakes import screen_text
 
-pytestmark = [requires_root, pytest.mark.system, pytest.mark.asyncio, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.system, pytest.mark.asyncio, pytest.mark.timeout(600)]
 
 
 class FileOnlyBackend(SystemBackend):

@@ -22,10 +22,9 @@ import pytest
 from screens.console import SAFE_GLYPHS
 from storage import runner
 from tests import fakeos
-from tests.conftest import requires_root
 from tests.registry import Registry
 
-pytestmark = [requires_root, pytest.mark.system, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.system, pytest.mark.timeout(600)]
 
 OBELISK = Path(sys.executable).parent / "obelisk"
 HASH = "$6$saltsalt$Oe6b7v8y2dNf0mC7o4O4Zq8y7k5bXo6z7QFk4qj7q2c5b1bH0l8nF2wYgXh2Xb6sYJb7bQy9vJ3Zk3cTqk3y1."

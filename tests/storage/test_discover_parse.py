@@ -186,7 +186,7 @@ def test_snapshot_save_load_round_trip(tmp_path: Path, name: str) -> None:
 
 def test_mount_table_adds_inits_mounts_seen_from_a_chroot(tmp_path: Path) -> None:
     """In a chroot the host's `/` is only in init's table; without it the host disk looks free."""
-    from storage.discover import _mount_table
+    from storage.discover.capture import _mount_table
 
     own = "36 25 254:0 /var/tmp/chroot / rw,relatime - ext4 /dev/vda rw\n"
     init = "22 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n" + own

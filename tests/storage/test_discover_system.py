@@ -17,19 +17,16 @@ from storage.discover import (
     IN_USE,
     LIVE_MEDIUM,
     NOT_A_TARGET,
-    _blkid,
     capture,
     discover,
     inventory,
     load_snapshot,
     save_snapshot,
 )
+from storage.discover.probe import blkid as _blkid
 from storage.layout import ESP_TYPE
 from storage.model import Disk, Excluded, Transport
 from storage.sizes import GiB
-from tests.conftest import requires_root
-
-pytestmark = [pytest.mark.system, requires_root]
 
 
 @contextmanager
@@ -46,6 +43,7 @@ def loop_device(image: Path, size: int = 4 * GiB) -> Iterator[str]:
         runner.run(["losetup", "-d", device])
 
 
+@pytest.mark.system
 def test_attached_loop_is_a_candidate_with_its_backing_file(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     with loop_device(image) as device:
@@ -61,6 +59,7 @@ def test_attached_loop_is_a_candidate_with_its_backing_file(tmp_path: Path) -> N
     assert str(image) not in {disk.backing_file for disk in disks}, "detached loops must vanish"
 
 
+@pytest.mark.system
 def test_partitions_filesystems_and_mounts_of_a_loop_without_udev(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     mnt = tmp_path / "mnt"
@@ -93,6 +92,7 @@ def test_partitions_filesystems_and_mounts_of_a_loop_without_udev(tmp_path: Path
         assert busy.reasons == (f"{IN_USE}: {name}p2 is mounted at {mnt}",)
 
 
+@pytest.mark.system
 def test_disk_backing_root_is_excluded_as_in_use() -> None:
     if not Path("/sys/block/vda").exists():
         pytest.skip("this machine has no /dev/vda")
@@ -102,6 +102,7 @@ def test_disk_backing_root_is_excluded_as_in_use() -> None:
     assert f"{LIVE_MEDIUM}: vda backs / (the running system)" in found.reasons
 
 
+@pytest.mark.system
 def test_zram_is_not_offered() -> None:
     if not Path("/sys/block/zram0").exists():
         pytest.skip("this machine has no zram0")
@@ -110,6 +111,7 @@ def test_zram_is_not_offered() -> None:
     assert any(r.startswith(f"{NOT_A_TARGET}: zram") for r in found.reasons)
 
 
+@pytest.mark.system
 def test_capture_is_self_consistent() -> None:
     snapshot = capture()
     names = {r.kernel_name for r in snapshot.records}
@@ -172,6 +174,7 @@ def test_blkid_probe_reads_like_udev(tmp_path: Path) -> None:
     assert _blkid(str(tmp_path / "missing")) == {}
 
 
+@pytest.mark.system
 def test_a_recorded_real_machine_replays_to_the_same_inventory(tmp_path: Path) -> None:
     with loop_device(tmp_path / "disk.img") as device:
         snapshot = capture()

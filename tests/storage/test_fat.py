@@ -9,7 +9,6 @@ import pytest
 from storage import fat, loop, runner
 from storage.fat import FatError, FatImage
 from storage.sizes import MiB
-from tests.conftest import requires_root
 
 
 def _fat32_file(path: Path, size: int = 64 * MiB) -> None:
@@ -132,7 +131,6 @@ def test_write_tree(disk_image: FatImage, tmp_path: Path) -> None:
     assert fat.read_bytes(disk_image, "/loader/loader.conf") == b"default obelisk-*\n"
 
 
-@requires_root
 @pytest.mark.system
 def test_on_a_loop_partition_and_the_same_bytes_through_the_file(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"

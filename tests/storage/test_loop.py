@@ -12,9 +12,6 @@ import pytest
 from storage import loop, mount, runner
 from storage.errors import StorageError
 from storage.sizes import MiB
-from tests.conftest import requires_root
-
-pytestmark = [requires_root, pytest.mark.system]
 
 
 def _gpt(device: str, *parts: int) -> None:
@@ -59,6 +56,7 @@ def test_partition_path(disk: str, number: int, expected: str) -> None:
     assert loop.partition_path(disk, number) == expected
 
 
+@pytest.mark.system
 def test_attach_detaches_on_exit_and_on_error(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, 64 * MiB)
@@ -77,6 +75,7 @@ def test_attach_detaches_on_exit_and_on_error(tmp_path: Path) -> None:
     assert loop.backing_file(device) != str(image)
 
 
+@pytest.mark.system
 def test_attach_tolerates_an_already_detached_device(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, 64 * MiB)
@@ -85,6 +84,7 @@ def test_attach_tolerates_an_already_detached_device(tmp_path: Path) -> None:
     assert loop.backing_file(device) != str(image)
 
 
+@pytest.mark.system
 def test_attach_4kn(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, 64 * MiB)
@@ -93,6 +93,7 @@ def test_attach_4kn(tmp_path: Path) -> None:
         assert block.read_text().strip() == "4096"
 
 
+@pytest.mark.system
 def test_wait_for_partitions_creates_nodes_without_udev(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, 64 * MiB)
@@ -118,6 +119,7 @@ def ext4_device(tmp_path: Path) -> Iterator[str]:
         yield device
 
 
+@pytest.mark.system
 def test_mounted_unmounts_on_exit_and_on_error(ext4_device: str, tmp_path: Path) -> None:
     target = tmp_path / "with space" / "mnt"
     with mount.mounted(ext4_device, target, fstype="ext4") as where:
@@ -136,6 +138,7 @@ def test_mounted_unmounts_on_exit_and_on_error(ext4_device: str, tmp_path: Path)
     assert mount.mounts_under(tmp_path) == []
 
 
+@pytest.mark.system
 def test_mount_failure_is_a_storage_error(tmp_path: Path) -> None:
     with (
         pytest.raises(StorageError, match="mount failed"),
@@ -145,6 +148,7 @@ def test_mount_failure_is_a_storage_error(tmp_path: Path) -> None:
     assert mount.mounts_under(tmp_path) == []
 
 
+@pytest.mark.system
 def test_busy_unmount_falls_back_to_lazy(
     ext4_device: str,
     tmp_path: Path,
@@ -162,6 +166,7 @@ def test_busy_unmount_falls_back_to_lazy(
     assert any("lazily" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.system
 def test_bind_read_only_and_nested_unmount(tmp_path: Path) -> None:
     source = tmp_path / "src"
     (source / "inner").mkdir(parents=True)
@@ -178,6 +183,7 @@ def test_bind_read_only_and_nested_unmount(tmp_path: Path) -> None:
     assert mount.mounts_under(tmp_path) == []
 
 
+@pytest.mark.system
 def test_unmount_under_goes_deepest_first(tmp_path: Path) -> None:
     outer = tmp_path / "outer"
     outer.mkdir()

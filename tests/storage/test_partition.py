@@ -12,13 +12,11 @@ from storage.layout import Filesystem, LayoutRequest, plan_layout
 from storage.mkfs import MkfsError
 from storage.partition import PartitionError, TableEntry
 from storage.sizes import GiB, MiB
-from tests.conftest import requires_root
-
-pytestmark = [requires_root, pytest.mark.system]
 
 DISK = 4 * GiB
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     ("fs", "swap", "sector"),
     [
@@ -89,6 +87,7 @@ def test_install_disk_layout(fs: Filesystem, swap: int, sector: int, tmp_path: P
     assert fat.read_bytes(esp_file, "/loader/loader.conf") == b"default obelisk-*\n"
 
 
+@pytest.mark.system
 def test_ext4_gets_verity_where_mke2fs_allows(tmp_path: Path) -> None:
     image = tmp_path / "fs.img"
     loop.create_sparse(image, 64 * MiB)
@@ -98,6 +97,7 @@ def test_ext4_gets_verity_where_mke2fs_allows(tmp_path: Path) -> None:
     assert ("verity" in features) == mkfs.ext4_supports_verity()
 
 
+@pytest.mark.system
 def test_repartitioning_replaces_everything(tmp_path: Path) -> None:
     """A second layout over an old one leaves no stale partition or signature behind."""
     image = tmp_path / "disk.img"
@@ -116,6 +116,7 @@ def test_repartitioning_replaces_everything(tmp_path: Path) -> None:
         assert mkfs.fs_uuid(nodes[1]) == new_uuid
 
 
+@pytest.mark.system
 def test_layout_for_another_disk_is_refused(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, 3 * GiB + 512 * MiB)
@@ -150,6 +151,7 @@ def test_mkfs_refuses_bad_labels_and_uuids(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.system
 def test_repartitioning_under_a_mounted_partition_fails_loudly(tmp_path: Path) -> None:
     """The kernel cannot drop a busy partition: apply_layout must say so, not carry on."""
     image = tmp_path / "disk.img"
@@ -167,6 +169,7 @@ def test_repartitioning_under_a_mounted_partition_fails_loudly(tmp_path: Path) -
             assert partition.read_table(device) == before
 
 
+@pytest.mark.system
 def test_kernel_view_is_checked_against_the_layout(tmp_path: Path) -> None:
     """The check behind apply_layout's last guard: the kernel's partitions vs the plan."""
     image = tmp_path / "disk.img"

@@ -15,9 +15,6 @@ from storage.errors import UnsafeTargetError
 from storage.layout import Filesystem, LayoutRequest, plan_layout
 from storage.model import Disk, Excluded, Inventory, Partition, Transport
 from storage.sizes import GiB, MiB
-from tests.conftest import requires_root
-
-pytestmark = [requires_root, pytest.mark.system]
 
 DISK = 4 * GiB
 EMPTY = Inventory(candidates=(), excluded=())
@@ -63,6 +60,7 @@ def used_image(tmp_path: Path) -> Path:
     return image
 
 
+@pytest.mark.system
 def test_disk_with_partitions_is_refused_without_wipe(used_image: Path) -> None:
     before = _fingerprint(used_image)
     with loop.attach(used_image) as device:
@@ -96,6 +94,7 @@ def test_disk_with_partitions_is_refused_without_wipe(used_image: Path) -> None:
     safety.check_target(str(used_image), inventory=EMPTY, wipe=True, planned_path=str(used_image))
 
 
+@pytest.mark.system
 def test_wipe_allows_erasing_a_used_disk(used_image: Path) -> None:
     before = _fingerprint(used_image)
     with loop.attach(used_image) as device:
@@ -140,6 +139,7 @@ def test_test_guard_refuses_real_disks_and_outside_files(tmp_path: Path) -> None
     assert not os.path.exists(outside)
 
 
+@pytest.mark.system
 def test_loop_device_not_discovered_is_refused(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, 64 * MiB)
@@ -155,6 +155,7 @@ def test_loop_device_not_discovered_is_refused(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.system
 def test_excluded_and_busy_disks_are_refused_even_with_wipe(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, 64 * MiB)
@@ -184,6 +185,7 @@ def test_excluded_and_busy_disks_are_refused_even_with_wipe(tmp_path: Path) -> N
             )
 
 
+@pytest.mark.system
 def test_a_partition_is_not_a_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, DISK)
@@ -199,6 +201,7 @@ def test_a_partition_is_not_a_target(tmp_path: Path, monkeypatch: pytest.MonkeyP
             safety.check_target(nodes[1], inventory=EMPTY, wipe=True, planned_path=nodes[1])
 
 
+@pytest.mark.system
 def test_exception_inside_the_blocks_leaves_nothing_behind(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, DISK)
@@ -215,6 +218,7 @@ def test_exception_inside_the_blocks_leaves_nothing_behind(tmp_path: Path) -> No
     assert not Path(nodes[1]).exists()
 
 
+@pytest.mark.system
 def test_sigterm_unwinds_mounts_and_loops(tmp_path: Path) -> None:
     image = tmp_path / "disk.img"
     loop.create_sparse(image, 64 * MiB)

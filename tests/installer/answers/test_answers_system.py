@@ -9,9 +9,8 @@ import pytest
 from installer.cli.main import main
 from storage import loop
 from storage.sizes import GiB, MiB
-from tests.conftest import requires_root
 
-pytestmark = [pytest.mark.system, requires_root]
+pytestmark = pytest.mark.system
 
 
 def test_plan_for_a_loop_disk_names_it_and_changes_nothing(

@@ -23,8 +23,6 @@ from installer.image.osrelease import read_os_release
 from storage import fat, runner
 from storage.fat import FatImage
 
-pytestmark = pytest.mark.system
-
 T = TypeVar("T")
 KVER = "6.11.4-301.fc41.x86_64"
 KERNEL = b"MZ fake kernel " * 100_000
@@ -68,6 +66,7 @@ def test_scanned_tree_keeps_what_boot_decisions_need(tmp_path: Path) -> None:
     assert tree.read_bytes(kernel.vmlinuz) == KERNEL
 
 
+@pytest.mark.system
 def test_install_from_a_deployed_tree(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()

@@ -29,7 +29,6 @@ from installer.image.treeview import DirectoryView
 from storage import runner
 from storage.fat import FatImage
 from storage.loop import attach, create_sparse
-from tests.conftest import requires_root
 
 HOST_SD_BOOT = Path("/usr/lib/systemd/boot/efi/systemd-bootx64.efi")
 MIB = 1 << 20
@@ -38,7 +37,6 @@ ID_B = "b" * 64
 UUID = "0b7e3c1e-1f1e-4d6b-9d7a-5a1c2c3d4e5f"
 ENV = {"MTOOLS_SKIP_CHECK": "1"}
 
-pytestmark = pytest.mark.system
 
 T = TypeVar("T")
 
@@ -324,7 +322,7 @@ def test_boot_file_wanted() -> None:
     assert not any(boot_file_wanted(p) for p in unwanted)
 
 
-@requires_root
+@pytest.mark.system
 def test_no_firmware_entry_for_image_files_or_loop_devices(tmp_path: Path) -> None:
     """On a UEFI host, NVRAM is for the machine's own disks: never for a disk image we build."""
     host = tmp_path / "host"

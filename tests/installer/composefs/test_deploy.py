@@ -23,10 +23,7 @@ from installer.image.model import LayerBlob
 from storage import loop, mount, runner
 from storage.sizes import MiB
 from tests import layerbuild as lb
-from tests.conftest import requires_root
 from tests.installer.composefs.reference import reference_extract, snapshot
-
-pytestmark = [requires_root, pytest.mark.system]
 
 # A valid VFS_CAP_REVISION_2 capability (cap_net_bind_service, effective): ext4 checks the format.
 CAP = struct.pack("<IIIII", 0x02000001, 1 << 10, 0, 0, 0)
@@ -152,6 +149,7 @@ def tricky_layers(directory: Path, *, hardlinks: bool = True) -> list[LayerBlob]
     ]
 
 
+@pytest.mark.system
 def test_tricky_image_matches_reference_extraction(ext4: Path, tmp_path: Path) -> None:
     blobs = tmp_path / "blobs"
     blobs.mkdir()
@@ -181,6 +179,7 @@ def test_tricky_image_matches_reference_extraction(ext4: Path, tmp_path: Path) -
     assert len(verity) == (0 if deployment.verity else 1)
 
 
+@pytest.mark.system
 def test_repository_and_state_layout(ext4: Path, tmp_path: Path) -> None:
     blobs = tmp_path / "blobs"
     blobs.mkdir()
@@ -227,6 +226,7 @@ def test_repository_and_state_layout(ext4: Path, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.system
 def test_dedup_second_version_adds_only_the_changed_file(ext4: Path, tmp_path: Path) -> None:
     blobs = tmp_path / "blobs"
     blobs.mkdir()
@@ -267,6 +267,7 @@ def _leftovers(root: Path) -> list[str]:
     return found
 
 
+@pytest.mark.system
 @pytest.mark.parametrize(
     "breakage", ["escape", "symlink-parent", "tamper", "diff_id", "truncated", "not-tar"]
 )
@@ -312,6 +313,7 @@ def test_failed_deploy_leaves_no_image_and_writes_nothing_outside(
     assert _leftovers(root) == []
 
 
+@pytest.mark.system
 def test_interrupted_deploy_cleans_its_temp_files(ext4: Path, tmp_path: Path) -> None:
     blobs = tmp_path / "blobs"
     blobs.mkdir()
@@ -340,6 +342,7 @@ def test_foreign_repository_is_refused(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path / "composefs")) == ["meta.json"]
 
 
+@pytest.mark.system
 def test_torn_object_is_replaced_and_tree_reads_from_objects(ext4: Path, tmp_path: Path) -> None:
     blobs = tmp_path / "blobs"
     blobs.mkdir()
@@ -369,6 +372,7 @@ def test_torn_object_is_replaced_and_tree_reads_from_objects(ext4: Path, tmp_pat
     assert record["kernel-version"] == "6.12.0-1-amd64"
 
 
+@pytest.mark.system
 def test_progress_moves_inside_a_large_file_and_closing_there_leaves_no_temp(
     ext4: Path, tmp_path: Path
 ) -> None:
@@ -390,6 +394,7 @@ def test_progress_moves_inside_a_large_file_and_closing_there_leaves_no_temp(
 HOST_PATHS = ["usr/share/zoneinfo", "usr/bin/chfn", "usr/bin/gpasswd", "usr/share/doc/tar"]
 
 
+@pytest.mark.system
 def test_layer_made_by_gnu_tar_from_host_files_mounts_identical(ext4: Path, tmp_path: Path) -> None:
     """Real-world input: GNU tar's own PAX output of real host files, compared with the host."""
     paths = [p for p in HOST_PATHS if os.path.lexists("/" + p)]
@@ -418,6 +423,7 @@ def test_layer_made_by_gnu_tar_from_host_files_mounts_identical(ext4: Path, tmp_
             assert ours == host, path
 
 
+@pytest.mark.system
 def test_same_image_id_as_mkcomposefs_on_the_extracted_tree(ext4: Path, tmp_path: Path) -> None:
     """Our dump describes exactly the tree a naive extraction gives: the EROFS is bit-identical.
 
@@ -437,6 +443,7 @@ def test_same_image_id_as_mkcomposefs_on_the_extracted_tree(ext4: Path, tmp_path
     assert naive == deployment.id
 
 
+@pytest.mark.system
 def test_full_filesystem_is_a_clear_error_and_leaves_no_temp(tmp_path: Path) -> None:
     image = tmp_path / "small.img"
     loop.create_sparse(image, 16 * MiB)
@@ -452,6 +459,7 @@ def test_full_filesystem_is_a_clear_error_and_leaves_no_temp(tmp_path: Path) -> 
             assert _leftovers(fs) == []
 
 
+@pytest.mark.system
 def test_state_etc_and_var_are_faithful_copies_of_the_image(ext4: Path, tmp_path: Path) -> None:
     blobs = tmp_path / "blobs"
     blobs.mkdir()

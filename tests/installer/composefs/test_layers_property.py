@@ -15,16 +15,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from installer.composefs.deploy import scan_layers
 from installer.composefs.tree import Tree
 from tests import layerbuild as lb
-from tests.conftest import requires_root
 from tests.installer.composefs.reference import reference_extract, snapshot
 
-pytestmark = [requires_root]
+pytestmark = pytest.mark.system
 
 T = 1_700_000_000
 names = st.sampled_from(["a", "b", "c"])

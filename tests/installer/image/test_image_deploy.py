@@ -17,12 +17,9 @@ import pytest
 from installer.cli.main import main
 from storage import loop, runner
 from storage.mount import mounted, unmount
-from tests.conftest import requires_root
 from tests.imagebuild import directory, file, tar_layer, write_layout
 from tests.installer.image.conftest import Images, local_source
 from tests.installer.image.reference import describe, extract_layout
-
-pytestmark = [pytest.mark.system, requires_root]
 
 
 @pytest.fixture
@@ -80,6 +77,7 @@ def _compare_mounted(
     assert diffs == {}
 
 
+@pytest.mark.system
 def test_deploy_from_registry_matches_reference_extraction(
     images: Images,
     ext4_root: Path,
@@ -104,6 +102,7 @@ def test_deploy_from_registry_matches_reference_extraction(
     _compare_mounted(ext4_root, image_id, tmp_path, reference)
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("transport", ["oci", "oci-archive"])
 def test_deploy_from_local_transports_gives_the_same_image(
     images: Images,
@@ -171,6 +170,7 @@ def test_bad_input_is_exit_2_with_one_line_and_no_changes(
     assert os.listdir(tmp_path / "root") == []
 
 
+@pytest.mark.system
 def test_reference_extraction_applies_whiteouts_and_metadata(
     reference: dict[str, tuple[object, ...]],
 ) -> None:

@@ -11,11 +11,10 @@ from installer.cli.main import main
 from installer.sysroot import etc_dir, var_dir
 from installer.system.installed import open_installed
 from tests import fakeos
-from tests.conftest import requires_root
 from tests.installer.test_install import answers
 from tests.registry import Registry
 
-pytestmark = [requires_root, pytest.mark.system]
+pytestmark = pytest.mark.system
 
 
 @pytest.fixture(scope="module")
