@@ -23,7 +23,7 @@ from installer.boot.bootloader import BootEntry, boot_file_wanted, install_bootl
 from installer.boot.support import detect_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import InstallerError, UserError
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
 from installer.plan import Plan
@@ -378,7 +378,7 @@ __all__ = [
     "InstallResult",
     "Output",
     "Progress",
-    "Warning",
+    "Warned",
     "drain",
     "execute",
     "steps_for",

@@ -33,7 +33,9 @@ class Output:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Warning:
+class Warned:
+    """Something the person should know; the step goes on."""
+
     step: str
     message: str
 
@@ -44,4 +46,4 @@ class StepDone:
     summary: str = ""
 
 
-Event = StepStarted | Progress | Output | Warning | StepDone
+Event = StepStarted | Progress | Output | Warned | StepDone

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, Static
 
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
 from installer.plan import Plan
 from screens.backend import is_cancelled
 from screens.dialogs.confirm import Confirm
@@ -191,7 +191,7 @@ class ProgressScreen(Screen[InstallOutcome]):
             self.query_one("#rate", Static).update(rate)
         elif isinstance(event, Output):
             self._log(event.line)
-        elif isinstance(event, Warning):
+        elif isinstance(event, Warned):
             log.warning("%s: %s", event.step, event.message)
             self._log(f"warning: {event.message}")
             self.notify(event.message, severity="warning")

@@ -12,8 +12,12 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TextIO
 
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
 from storage.sizes import format_size
+
+_JSON_NAMES: dict[type, str] = {Warned: "Warning"}
+"""`--progress json` names an event by its class, except where scripts already read an older
+name: the `Warned` event was called `Warning` until it stopped shadowing the builtin."""
 
 
 def format_duration(seconds: float) -> str:
@@ -76,7 +80,8 @@ class EventPrinter:
 
     def __call__(self, event: Event) -> None:
         if self.mode == "json":
-            record = {"event": type(event).__name__, **asdict(event)}
+            name = _JSON_NAMES.get(type(event), type(event).__name__)
+            record = {"event": name, **asdict(event)}
             print(json.dumps(record), file=self.out, flush=True)
             return
         if isinstance(event, Progress):
@@ -109,7 +114,7 @@ class EventPrinter:
             return f"[{event.index}/{event.total}] {event.title}"
         if isinstance(event, Output):
             return f"      {event.line}"
-        if isinstance(event, Warning):
+        if isinstance(event, Warned):
             return f"      warning: {event.message}"
         if isinstance(event, StepDone):
             return f"      done: {event.summary}" if event.summary else "      done"

@@ -22,7 +22,7 @@ from pathlib import Path
 from installer.composefs.deploy import Deployment
 from installer.composefs.tree import Tree
 from installer.errors import InstallerError
-from installer.events import Event, Output, Warning
+from installer.events import Event, Output, Warned
 from installer.image.treeview import resolve_parts
 from installer.plan import Plan, User
 from storage import runner
@@ -351,9 +351,7 @@ def run_post(
     try:
         with mounted_deployment(root, deployment.id, where) as top:
             if not (top / "bin" / "sh").exists() and not posixpath.islink(str(top / "bin" / "sh")):
-                yield Warning(
-                    step="post", message="the image has no /bin/sh; post commands skipped"
-                )
+                yield Warned(step="post", message="the image has no /bin/sh; post commands skipped")
                 return
             for number, command in enumerate(commands, 1):
                 yield Output(step="post", line=f"$ {command}")

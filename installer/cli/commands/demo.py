@@ -30,9 +30,7 @@ def run(args: argparse.Namespace) -> int:
             built = demo.demo_image(on_line=lambda line: _say(f"  {line}"))
             with demo.local_registry(built, tags=("v1",)) as refs:
                 source = ImageSource(ref=refs["v1"], tls_verify=False)
-                return int(
-                    app.run_app(demo=True, image=source, output=str(output), size=args.size)
-                )
+                return int(app.run_app(demo=True, image=source, output=str(output), size=args.size))
     try:
         size = parse_size(args.size)
     except ValueError as exc:
