@@ -72,13 +72,14 @@ def build_layer(path: Path, files: int) -> dict[str, Any]:
 
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
-    from bench.variants import drive, peak_rss
+    from bench.variants import peak_rss
     from installer.composefs.deploy import deploy_layers
+    from installer.events import drain
     from installer.image.model import LayerBlob
 
     layer = LayerBlob(**{**spec["layer"], "path": Path(spec["layer"]["path"])})
     baseline = peak_rss()
-    deployment = drive(deploy_layers(Path(spec["root"]), [layer], origin={"source": "bench"}))
+    deployment = drain(deploy_layers(Path(spec["root"]), [layer], origin={"source": "bench"}))
     return {
         "rss": peak_rss(),
         "baseline": baseline,

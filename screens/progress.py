@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, Static
 
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, drain
 from installer.plan import Plan
 from screens.backend import is_cancelled
 from screens.dialogs.confirm import Confirm
@@ -148,14 +148,11 @@ class ProgressScreen(Screen[InstallOutcome]):
     @work(thread=True, exclusive=True, group="install")
     def _run(self) -> None:
         try:
-            events = self.execute(self.plan, self.cancel_event)
-            while True:
-                try:
-                    event = next(events)
-                except StopIteration as stop:
-                    outcome = InstallOutcome(ok=True, result=stop.value)
-                    break
-                self.post_message(EngineEvent(event))
+            result = drain(
+                self.execute(self.plan, self.cancel_event),
+                lambda event: self.post_message(EngineEvent(event)),
+            )
+            outcome = InstallOutcome(ok=True, result=result)
         except Exception as exc:  # one handler turns every engine failure into the error screen
             if is_cancelled(exc):
                 log.info("install cancelled: %s", exc)

@@ -24,7 +24,7 @@ from installer.boot.bootloader import (
     set_default,
 )
 from installer.errors import UserError
-from installer.events import Event, Progress, Warned
+from installer.events import Event, Progress, Warned, drain
 from installer.image.treeview import DirectoryView
 from storage import runner
 from storage.fat import FatImage
@@ -45,11 +45,8 @@ T = TypeVar("T")
 
 def drive(gen: Generator[Event, None, T]) -> tuple[list[Event], T]:
     events: list[Event] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+    result = drain(gen, events.append)
+    return events, result
 
 
 @pytest.fixture

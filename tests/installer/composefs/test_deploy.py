@@ -18,7 +18,7 @@ import pytest
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.composefs.errors import DeployError, LayerError
 from installer.errors import UserError
-from installer.events import Event, Progress, Warned
+from installer.events import Event, Progress, Warned, drain
 from installer.image.model import LayerBlob
 from storage import loop, mount, runner
 from storage.sizes import MiB
@@ -58,11 +58,8 @@ def composefs_mounted(root: Path, image_id: str, target: Path) -> Iterator[Path]
 
 def run(gen: Generator[Event, None, Deployment]) -> tuple[Deployment, list[Event]]:
     events: list[Event] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, events
+    deployment = drain(gen, events.append)
+    return deployment, events
 
 
 def tricky_layers(directory: Path, *, hardlinks: bool = True) -> list[LayerBlob]:
