@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
-from installer.errors import InstallerError, UserError
+from installer.errors import InstallerError, UserError, first_line
 from installer.plan import ImageSource, Plan, Target
 from screens.backend import Backend, SystemBackend
 from screens.choices import Accounts, Choices, exact_size
@@ -162,7 +162,7 @@ class ObeliskApp(App[Outcome]):
         try:
             screen = self._make(name)
         except (InstallerError, StorageError) as exc:
-            self.show_error(str(exc).strip().splitlines()[0])
+            self.show_error(first_line(exc))
             return
         self.push_screen(screen, lambda value: self._stepped(index, value))
 

@@ -17,6 +17,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, Static
 
+from installer.errors import first_line
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, drain
 from installer.plan import Plan
 from screens.backend import is_cancelled
@@ -90,11 +91,6 @@ def format_rate(done: int, total: int | None, elapsed: float, unit: str) -> str:
     return text
 
 
-def first_sentence(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 class ProgressScreen(Screen[InstallOutcome]):
     """Overall and per-step bars, the step list, and a log toggled with `l`."""
 
@@ -161,7 +157,7 @@ class ProgressScreen(Screen[InstallOutcome]):
                 )
             else:
                 log.exception("install failed")
-                outcome = InstallOutcome(ok=False, message=first_sentence(exc))
+                outcome = InstallOutcome(ok=False, message=first_line(exc))
         self.post_message(EngineEnded(outcome))
 
     def on_engine_event(self, message: EngineEvent) -> None:

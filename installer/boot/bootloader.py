@@ -19,7 +19,7 @@ from pathlib import Path
 from installer.boot.entries import parse_conf, render_entry, update_loader_conf
 from installer.boot.kargs import image_kargs, kernel_cmdline, rust_arch
 from installer.boot.kernel import KernelInfo, find_kernel
-from installer.errors import InstallerError, UserError
+from installer.errors import InstallerError, UserError, first_line
 from installer.events import Event, Progress, Warned
 from installer.image.osrelease import read_os_release
 from installer.image.treeview import TreeView
@@ -353,8 +353,8 @@ def _register_nvram(esp: FatImage, efi_arch: str, host_root: Path) -> list[str]:
             ]
         )
     except StorageError as exc:
-        first = str(exc).splitlines()[0]
         return [
-            f"firmware boot entry not added ({first}); the disk still boots from the removable path"
+            f"firmware boot entry not added ({first_line(exc)}); "
+            "the disk still boots from the removable path"
         ]
     return []
