@@ -20,6 +20,7 @@ from textual.widgets import Button, Footer, Log, Static
 from installer.errors import first_line
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, drain
 from installer.plan import Plan
+from installer.rate import speed_text, time_left_text
 from screens.backend import is_cancelled
 from screens.dialogs.confirm import Confirm
 from screens.widgets.meter import Meter
@@ -78,16 +79,15 @@ class StepState:
 
 
 def format_rate(done: int, total: int | None, elapsed: float, unit: str) -> str:
-    """`120 MiB / 400 MiB  25.3 MiB/s  ETA 0:11` (byte units), or `3 / 12 layers`."""
+    """`120 MiB / 400 MiB  25.3 MiB/s  11s left` (byte units), or `3 / 12 layers`."""
     if unit != "bytes":
         return f"{done} / {total} {unit}" if total else f"{done} {unit}"
     text = format_size(done) + (f" / {format_size(total)}" if total else "")
     if elapsed > 0.5 and done > 0:
         speed = done / elapsed
-        text += f"  {format_size(int(speed))}/s"
+        text += f"  {speed_text(speed)}"
         if total and total > done:
-            eta = int((total - done) / speed)
-            text += f"  ETA {eta // 60}:{eta % 60:02d}"
+            text += f"  {time_left_text((total - done) / speed)}"
     return text
 
 

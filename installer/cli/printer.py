@@ -13,22 +13,12 @@ from dataclasses import asdict
 from typing import TextIO
 
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
+from installer.rate import speed_text, time_left_text
 from storage.sizes import format_size
 
 _JSON_NAMES: dict[type, str] = {Warned: "Warning"}
 """`--progress json` names an event by its class, except where scripts already read an older
 name: the `Warned` event was called `Warning` until it stopped shadowing the builtin."""
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 class Rate:
@@ -59,11 +49,11 @@ def progress_text(event: Progress, speed: float | None, left: float | None) -> s
         if event.total:
             amount += f" of {format_size(event.total)} ({event.done * 100 // event.total}%)"
         if speed:
-            amount += f", {format_size(int(speed))}/s"
+            amount += f", {speed_text(speed)}"
     else:
         amount = f"{event.done}" + (f" of {event.total}" if event.total else "") + f" {event.unit}"
     if left is not None:
-        amount += f", {format_duration(left)} left"
+        amount += f", {time_left_text(left)}"
     return f"{event.step}: {amount}"
 
 

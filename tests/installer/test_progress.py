@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from installer.cli.printer import EventPrinter, Rate, format_duration, progress_text
+from installer.cli.printer import EventPrinter, Rate, progress_text
 from installer.events import Output, Progress, StepDone, StepStarted, Warned
+from installer.rate import format_duration
 from storage.sizes import MiB
 
 
