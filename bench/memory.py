@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from storage import runner
+from storage.sizes import MB
 
-MB = 1_000_000
 LIMIT = 300 * MB
 PER_DIR = 1000
 

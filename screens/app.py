@@ -23,7 +23,7 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 from installer.errors import InstallerError, UserError, first_line
 from installer.plan import ImageSource, Plan, Target
 from screens.backend import Backend, SystemBackend
-from screens.choices import Accounts, Choices, exact_size
+from screens.choices import Accounts, Choices
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
 from screens.dialogs.confirm import ConfirmErase
 from screens.disk import DiskScreen
@@ -38,6 +38,7 @@ from screens.welcome import WelcomeScreen
 from storage.errors import StorageError
 from storage.layout import Layout, LayoutRequest
 from storage.model import Inventory
+from storage.sizes import exact_size
 
 log = logging.getLogger(__name__)
 

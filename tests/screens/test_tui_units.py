@@ -10,11 +10,10 @@ import pytest
 from installer.events import Progress, StepStarted
 from screens.app import run_app
 from screens.backend import SystemBackend
-from screens.choices import exact_size
 from screens.console import SAFE_GLYPHS, is_console
 from screens.progress import EngineEvent, format_rate
 from storage import runner
-from storage.sizes import GiB, MiB
+from storage.sizes import GiB, MiB, exact_size
 from tests.screens.tui_fakes import FakeBackend
 
 
