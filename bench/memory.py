@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from installer.image.oci import OCI_LAYER_GZIP
 from storage import runner
 from storage.sizes import MB
 
@@ -66,7 +67,7 @@ def build_layer(path: Path, files: int) -> dict[str, Any]:
         "path": str(path),
         "digest": "sha256:" + blob.sha.hexdigest(),
         "diff_id": "sha256:" + plain.sha.hexdigest(),
-        "media_type": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "media_type": OCI_LAYER_GZIP,
         "size": path.stat().st_size,
     }
 

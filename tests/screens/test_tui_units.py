@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from installer.events import Progress, StepStarted
+from installer.image.oci import OCI_LAYER_GZIP
 from screens.app import run_app
 from screens.backend import SystemBackend
 from screens.console import SAFE_GLYPHS, is_console
@@ -79,7 +80,7 @@ def test_inspect_report_becomes_the_image_screen_lines() -> None:
 
     layer = LayerInfo(
         digest="sha256:" + "a" * 64,
-        media_type="application/vnd.oci.image.layer.v1.tar+gzip",
+        media_type=OCI_LAYER_GZIP,
         compression="gzip",
         size=3 * MiB,
         uncompressed_size=9 * MiB,

@@ -18,7 +18,6 @@ from installer.image.fetch import FetchedImage, fetch, inspect_manifest, skopeo_
 from installer.image.ref import FetchOptions, parse_ref
 from storage import runner
 from tests.imagebuild import (
-    LAYER_TYPES,
     TRICKY_COMPRESSION,
     digest_of,
     tricky_layers,
@@ -43,7 +42,9 @@ def test_inspect_reads_manifest_and_config(images: Images) -> None:
     assert m.config_digest == images.tricky.config_digest
     assert m.diff_ids == images.tricky.diff_ids
     assert tuple(layer.digest for layer in m.layers) == images.tricky.layer_digests
-    assert [layer.media_type for layer in m.layers] == [LAYER_TYPES[c] for c in TRICKY_COMPRESSION]
+    assert [layer.media_type for layer in m.layers] == [
+        oci.LAYER_TYPES[c] for c in TRICKY_COMPRESSION
+    ]
     assert m.labels["org.opencontainers.image.title"] == "Tricky"
     assert m.picked_from == ""
 
