@@ -29,8 +29,8 @@ from bench.image import RECIPE, BenchImage, ensure_image
 from bench.variants import VARIANTS, run_child
 from storage import loop, mkfs, mount, runner
 from storage.layout import Filesystem
+from storage.sizes import MB
 
-MB = 1_000_000
 DISK_SIZE = 8 << 30
 TARGETS = {"a/b": 0.5, "a/c": 1.3, "rss": 300 * MB, "second": 0.05}
 

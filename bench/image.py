@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from installer.image import oci
 from storage import runner
 
 RECIPE: dict[str, Any] = {
@@ -38,10 +39,6 @@ RECIPE: dict[str, Any] = {
 }
 """Everything that decides the image's content; its hash names the cache directory."""
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 CHANGED = "./usr/lib/os-release"
 
 
@@ -165,7 +162,7 @@ class _LayerWriter:
         size = self.tmp.stat().st_size
         os.rename(self.tmp, self.blobs / digest.split(":")[1])
         return {
-            "desc": {"mediaType": OCI_GZIP, "digest": digest, "size": size},
+            "desc": {"mediaType": oci.OCI_LAYER_GZIP, "digest": digest, "size": size},
             "diff_id": "sha256:" + self.plain.sha.hexdigest(),
         }
 
@@ -215,10 +212,10 @@ def _write_layout(rootfs: Path, layout: Path) -> BenchImage:
     index = []
     for tag, chosen in (("v1", layers), ("v2", [*layers, third])):
         desc = _image(layout, chosen, tag)
-        index.append({**desc, "annotations": {"org.opencontainers.image.ref.name": tag}})
+        index.append({**desc, "annotations": {oci.REF_NAME: tag}})
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     (layout / "index.json").write_text(
-        json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index})
+        json.dumps({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": index})
     )
     return BenchImage(
         layout=layout,
@@ -247,8 +244,8 @@ def _image(layout: Path, layers: list[dict[str, Any]], tag: str) -> dict[str, An
     }
     manifest = {
         "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, **_blob(layout, json.dumps(config).encode())},
+        "mediaType": oci.OCI_MANIFEST,
+        "config": {"mediaType": oci.OCI_CONFIG, **_blob(layout, json.dumps(config).encode())},
         "layers": [layer["desc"] for layer in layers],
     }
-    return {"mediaType": OCI_MANIFEST, **_blob(layout, json.dumps(manifest).encode())}
+    return {"mediaType": oci.OCI_MANIFEST, **_blob(layout, json.dumps(manifest).encode())}

@@ -22,9 +22,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from installer.image.oci import OCI_LAYER_GZIP
 from storage import runner
+from storage.sizes import MB
 
-MB = 1_000_000
 LIMIT = 300 * MB
 PER_DIR = 1000
 
@@ -66,19 +67,20 @@ def build_layer(path: Path, files: int) -> dict[str, Any]:
         "path": str(path),
         "digest": "sha256:" + blob.sha.hexdigest(),
         "diff_id": "sha256:" + plain.sha.hexdigest(),
-        "media_type": "application/vnd.oci.image.layer.v1.tar+gzip",
+        "media_type": OCI_LAYER_GZIP,
         "size": path.stat().st_size,
     }
 
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
-    from bench.variants import drive, peak_rss
+    from bench.variants import peak_rss
     from installer.composefs.deploy import deploy_layers
+    from installer.events import drain
     from installer.image.model import LayerBlob
 
     layer = LayerBlob(**{**spec["layer"], "path": Path(spec["layer"]["path"])})
     baseline = peak_rss()
-    deployment = drive(deploy_layers(Path(spec["root"]), [layer], origin={"source": "bench"}))
+    deployment = drain(deploy_layers(Path(spec["root"]), [layer], origin={"source": "bench"}))
     return {
         "rss": peak_rss(),
         "baseline": baseline,

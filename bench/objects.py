@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.deploy import drop_caches, fresh_filesystem
 from bench.image import cache_dir
 from bench.variants import sectors_written
+from storage.sizes import MB
 
 REPEAT = 3
 Writer = Callable[[Path, str, bytes], None]
@@ -129,7 +130,7 @@ def main() -> int:
                     count += 1
                 os.sync()
                 wall = time.perf_counter() - started
-                written = (sectors_written(device) - before) / 1e6
+                written = (sectors_written(device) - before) / MB
                 runs[label].append(wall)
                 print(f"{label:15} {wall:6.2f} s  {count} objects  {written:7.1f} MB written")
         for label, walls in runs.items():

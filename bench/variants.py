@@ -18,14 +18,12 @@ import os
 import resource
 import shutil
 import time
-from collections.abc import Generator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from storage import runner
 
 VARIANTS = ("obelisk", "naive", "floor")
-T = TypeVar("T")
 
 
 def sectors_written(device: str) -> int:
@@ -83,15 +81,6 @@ def peak_rss() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def drive(gen: Generator[Any, None, T]) -> T:
-    """Run an event generator to completion and return its value (events are dropped)."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-
-
 def _skopeo_copy(ref: str, layout: Path) -> None:
     runner.run(
         ["skopeo", "copy", "--quiet", "--src-tls-verify=false", ref, f"oci:{layout}:image"],
@@ -112,16 +101,17 @@ def run_obelisk(
     ref: str, target: Path, device: str, *, split: bool = False, profile: str | None = None
 ) -> dict[str, Any]:
     from installer.composefs.deploy import deploy_layers
+    from installer.events import drain
     from installer.image.fetch import fetch
     from installer.image.ref import FetchOptions, parse_ref
 
     meter = Meter(device)
-    fetched = drive(fetch(parse_ref(ref), target / ".bench-fetch", FetchOptions(tls_verify=False)))
+    fetched = drain(fetch(parse_ref(ref), target / ".bench-fetch", FetchOptions(tls_verify=False)))
     meter.mark("fetch", sync=split)
     profiler = cProfile.Profile() if profile else None
     if profiler:
         profiler.enable()
-    deployment = drive(deploy_layers(target, fetched.layers, origin={"source": ref}))
+    deployment = drain(deploy_layers(target, fetched.layers, origin={"source": ref}))
     if profiler and profile:
         profiler.disable()
         profiler.dump_stats(profile)

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -23,7 +23,7 @@ from installer.boot.bootloader import BootEntry, boot_file_wanted, install_bootl
 from installer.boot.support import detect_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import InstallerError, UserError
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, relay
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
 from installer.plan import Plan
@@ -134,17 +134,7 @@ class _Run:
 
     def relay(self, gen: Generator[Event, None, R]) -> Generator[Event, None, R]:
         """`yield from gen`, checking for cancel between its events and closing it on the way out."""
-        try:
-            while True:
-                try:
-                    event = next(gen)
-                except StopIteration as stop:
-                    result: R = stop.value
-                    return result
-                self.check_cancel()
-                yield event
-        finally:
-            gen.close()
+        return relay(gen, lambda _event: self.check_cancel())
 
 
 def execute(
@@ -348,26 +338,12 @@ def _label(image: FetchedImage, key: str) -> str | None:
     return str(value) if value else None
 
 
-def drain(gen: Generator[Event, None, R], on_event: Callable[[Event], object] | None = None) -> R:
-    """Run an event generator to its end (for callers that only want the result)."""
-    with contextlib.closing(gen):
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                result: R = stop.value
-                return result
-            if on_event is not None:
-                on_event(event)
-
-
 __all__ = [
     "Cancelled",
     "InstallResult",
     "Output",
     "Progress",
-    "Warning",
-    "drain",
+    "Warned",
     "execute",
     "steps_for",
 ]

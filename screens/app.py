@@ -20,10 +20,10 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
-from installer.errors import InstallerError, UserError
+from installer.errors import InstallerError, UserError, first_line
 from installer.plan import ImageSource, Plan, Target
 from screens.backend import Backend, SystemBackend
-from screens.choices import Accounts, Choices, exact_size
+from screens.choices import Accounts, Choices
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
 from screens.dialogs.confirm import ConfirmErase
 from screens.disk import DiskScreen
@@ -38,6 +38,7 @@ from screens.welcome import WelcomeScreen
 from storage.errors import StorageError
 from storage.layout import Layout, LayoutRequest
 from storage.model import Inventory
+from storage.sizes import exact_size
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ class ObeliskApp(App[Outcome]):
         try:
             screen = self._make(name)
         except (InstallerError, StorageError) as exc:
-            self.show_error(str(exc).strip().splitlines()[0])
+            self.show_error(first_line(exc))
             return
         self.push_screen(screen, lambda value: self._stepped(index, value))
 

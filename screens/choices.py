@@ -15,18 +15,10 @@ from installer.plan import (
     User,
 )
 from storage.layout import Layout, LayoutRequest
-from storage.sizes import GiB, MiB, TiB
+from storage.sizes import exact_size
 
 DEFAULT_IMAGE = "docker://127.0.0.1:5000/obelisk/demo:latest"
 DEFAULT_FILE_SIZE = "6GiB"
-
-
-def exact_size(size: int) -> str:
-    """`8GiB`, `512MiB` or plain bytes: a size text that parses back to exactly `size`."""
-    for unit, factor in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB)):
-        if size and size % factor == 0:
-            return f"{size // factor}{unit}"
-    return str(size)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

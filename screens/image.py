@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Static
 
+from installer.errors import first_line
 from installer.plan import ImageSource
 from screens.backend import ImageSummary
 from screens.step import WizardStep
@@ -135,8 +136,7 @@ class ImageScreen(WizardStep[ImageSource]):
             summary = self.inspect(source)
         except Exception as exc:  # every failure becomes the one inline message
             log.info("inspecting %s failed", source.ref, exc_info=True)
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self.app.call_from_thread(self._show_failure, message)
+            self.app.call_from_thread(self._show_failure, first_line(exc))
         else:
             self.app.call_from_thread(self._show_summary, source, summary)
 

@@ -17,8 +17,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, Static
 
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
+from installer.errors import first_line
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, drain
 from installer.plan import Plan
+from installer.rate import speed_text, time_left_text
 from screens.backend import is_cancelled
 from screens.dialogs.confirm import Confirm
 from screens.widgets.meter import Meter
@@ -77,22 +79,16 @@ class StepState:
 
 
 def format_rate(done: int, total: int | None, elapsed: float, unit: str) -> str:
-    """`120 MiB / 400 MiB  25.3 MiB/s  ETA 0:11` (byte units), or `3 / 12 layers`."""
+    """`120 MiB / 400 MiB  25.3 MiB/s  11s left` (byte units), or `3 / 12 layers`."""
     if unit != "bytes":
         return f"{done} / {total} {unit}" if total else f"{done} {unit}"
     text = format_size(done) + (f" / {format_size(total)}" if total else "")
     if elapsed > 0.5 and done > 0:
         speed = done / elapsed
-        text += f"  {format_size(int(speed))}/s"
+        text += f"  {speed_text(speed)}"
         if total and total > done:
-            eta = int((total - done) / speed)
-            text += f"  ETA {eta // 60}:{eta % 60:02d}"
+            text += f"  {time_left_text((total - done) / speed)}"
     return text
-
-
-def first_sentence(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class ProgressScreen(Screen[InstallOutcome]):
@@ -148,14 +144,11 @@ class ProgressScreen(Screen[InstallOutcome]):
     @work(thread=True, exclusive=True, group="install")
     def _run(self) -> None:
         try:
-            events = self.execute(self.plan, self.cancel_event)
-            while True:
-                try:
-                    event = next(events)
-                except StopIteration as stop:
-                    outcome = InstallOutcome(ok=True, result=stop.value)
-                    break
-                self.post_message(EngineEvent(event))
+            result = drain(
+                self.execute(self.plan, self.cancel_event),
+                lambda event: self.post_message(EngineEvent(event)),
+            )
+            outcome = InstallOutcome(ok=True, result=result)
         except Exception as exc:  # one handler turns every engine failure into the error screen
             if is_cancelled(exc):
                 log.info("install cancelled: %s", exc)
@@ -164,7 +157,7 @@ class ProgressScreen(Screen[InstallOutcome]):
                 )
             else:
                 log.exception("install failed")
-                outcome = InstallOutcome(ok=False, message=first_sentence(exc))
+                outcome = InstallOutcome(ok=False, message=first_line(exc))
         self.post_message(EngineEnded(outcome))
 
     def on_engine_event(self, message: EngineEvent) -> None:
@@ -191,7 +184,7 @@ class ProgressScreen(Screen[InstallOutcome]):
             self.query_one("#rate", Static).update(rate)
         elif isinstance(event, Output):
             self._log(event.line)
-        elif isinstance(event, Warning):
+        elif isinstance(event, Warned):
             log.warning("%s: %s", event.step, event.message)
             self._log(f"warning: {event.message}")
             self.notify(event.message, severity="warning")

@@ -8,12 +8,11 @@ from dataclasses import replace
 from textual.app import ComposeResult
 from textual.widgets import Input, Select, Static
 
-from screens.choices import exact_size
 from screens.step import WizardStep
 from screens.widgets.form import FieldError, field
 from storage.errors import StorageError
 from storage.layout import ROOT_FILESYSTEMS, Filesystem, Layout, LayoutRequest
-from storage.sizes import SizeError, format_size, parse_size
+from storage.sizes import SizeError, exact_size, format_size, parse_size
 
 PlanLayout = Callable[[LayoutRequest], Layout]
 """`plan_layout` bound to the chosen disk's size and sector size."""

@@ -11,6 +11,8 @@ KiB = 1024
 MiB = 1024**2
 GiB = 1024**3
 TiB = 1024**4
+MB = 1000**2
+"""A decimal megabyte: the benchmarks report in it, as their targets are set in it."""
 
 _UNITS = {
     "": 1,
@@ -52,6 +54,15 @@ def parse_size(text: str | int) -> int:
     if value > MAX_SIZE:
         raise SizeError(f"size too large: {text!r}")
     return value
+
+
+def exact_size(size: int) -> str:
+    """`8GiB`, `512MiB`, `4KiB` or plain bytes: the largest whole unit, so it parses back to
+    exactly `size` (for answer files and input fields, where `format_size` would round)."""
+    for unit, factor in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
 
 
 def format_size(size: int) -> str:

@@ -17,17 +17,8 @@ from typing import Any
 
 import zstandard
 
+from installer.image.oci import LAYER_TYPES, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, REF_NAME
 from tests import layerbuild as lb
-
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-LAYER_TYPES = {
-    "none": "application/vnd.oci.image.layer.v1.tar",
-    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
-}
-
 
 # ---------------------------------------------------------------- tar layers (via layerbuild)
 
@@ -138,7 +129,7 @@ def _image(
 def _index_json(layout: Path, desc: Mapping[str, Any], name: str) -> None:
     (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
     entry = {k: v for k, v in desc.items() if k != "platform"}
-    entry["annotations"] = {"org.opencontainers.image.ref.name": name}
+    entry["annotations"] = {REF_NAME: name}
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}
     (layout / "index.json").write_text(json.dumps(index))
 

@@ -19,15 +19,12 @@ from typing import BinaryIO, Literal
 
 import zstandard
 
+from installer.image import oci
 from installer.image.model import LayerBlob
 
 Kind = Literal["file", "dir", "symlink", "hardlink", "char", "block", "fifo", "raw"]
 Compression = Literal["gzip", "zstd", "plain"]
-MEDIA_TYPES = {
-    "plain": "application/vnd.oci.image.layer.v1.tar",
-    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
-}
+MEDIA_TYPES = {"plain": oci.OCI_LAYER, "gzip": oci.OCI_LAYER_GZIP, "zstd": oci.OCI_LAYER_ZSTD}
 DEFAULT_MTIME = 1_700_000_000
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from installer.boot.entries import parse_conf, render_entry, update_loader_conf
 from installer.boot.kargs import image_kargs, kernel_cmdline, rust_arch
 from installer.boot.kernel import KernelInfo, find_kernel
-from installer.errors import InstallerError, UserError
-from installer.events import Event, Progress, Warning
+from installer.errors import InstallerError, UserError, first_line
+from installer.events import Event, Progress, Warned
 from installer.image.osrelease import read_os_release
 from installer.image.treeview import TreeView
 from storage import fat, runner
@@ -156,7 +156,7 @@ def install_bootloader(
     except ValueError as exc:  # every value was checked above; this would be our bug
         raise InstallerError(f"cannot write the boot entry: {exc}") from exc
     if kernel.others:
-        yield Warning(step=STEP, message=_several_kernels(kernel))
+        yield Warned(step=STEP, message=_several_kernels(kernel))
 
     steps = 6 if make_default else 5
     done = 0
@@ -192,7 +192,7 @@ def install_bootloader(
         _write_loader_conf(esp, default=path.rsplit("/", 1)[1], timeout=timeout)
         yield progress(LOADER_CONF)
     for message in _register_nvram(esp, efi_arch, host_root):
-        yield Warning(step=STEP, message=message)
+        yield Warned(step=STEP, message=message)
     return BootEntry(
         id=image_id,
         path=path,
@@ -353,8 +353,8 @@ def _register_nvram(esp: FatImage, efi_arch: str, host_root: Path) -> list[str]:
             ]
         )
     except StorageError as exc:
-        first = str(exc).splitlines()[0]
         return [
-            f"firmware boot entry not added ({first}); the disk still boots from the removable path"
+            f"firmware boot entry not added ({first_line(exc)}); "
+            "the disk still boots from the removable path"
         ]
     return []

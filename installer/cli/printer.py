@@ -12,19 +12,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TextIO
 
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
+from installer.rate import speed_text, time_left_text
 from storage.sizes import format_size
 
-
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+_JSON_NAMES: dict[type, str] = {Warned: "Warning"}
+"""`--progress json` names an event by its class, except where scripts already read an older
+name: the `Warned` event was called `Warning` until it stopped shadowing the builtin."""
 
 
 class Rate:
@@ -55,11 +49,11 @@ def progress_text(event: Progress, speed: float | None, left: float | None) -> s
         if event.total:
             amount += f" of {format_size(event.total)} ({event.done * 100 // event.total}%)"
         if speed:
-            amount += f", {format_size(int(speed))}/s"
+            amount += f", {speed_text(speed)}"
     else:
         amount = f"{event.done}" + (f" of {event.total}" if event.total else "") + f" {event.unit}"
     if left is not None:
-        amount += f", {format_duration(left)} left"
+        amount += f", {time_left_text(left)}"
     return f"{event.step}: {amount}"
 
 
@@ -76,7 +70,8 @@ class EventPrinter:
 
     def __call__(self, event: Event) -> None:
         if self.mode == "json":
-            record = {"event": type(event).__name__, **asdict(event)}
+            name = _JSON_NAMES.get(type(event), type(event).__name__)
+            record = {"event": name, **asdict(event)}
             print(json.dumps(record), file=self.out, flush=True)
             return
         if isinstance(event, Progress):
@@ -109,7 +104,7 @@ class EventPrinter:
             return f"[{event.index}/{event.total}] {event.title}"
         if isinstance(event, Output):
             return f"      {event.line}"
-        if isinstance(event, Warning):
+        if isinstance(event, Warned):
             return f"      warning: {event.message}"
         if isinstance(event, StepDone):
             return f"      done: {event.summary}" if event.summary else "      done"

@@ -26,7 +26,7 @@ from installer.composefs.layers import STEP, apply_layer
 from installer.composefs.repo import Repository
 from installer.composefs.state import Materialiser
 from installer.composefs.tree import Inode, Tree
-from installer.events import Event, Warning
+from installer.events import Event, Warned
 from installer.image.model import LayerBlob
 from installer.sysroot import (
     DeploymentDir,
@@ -96,12 +96,12 @@ def deploy_layers(
         done += layer.size
         if repo.verity_note and not warned:
             warned = True
-            yield Warning(step=STEP, message=repo.verity_note)
+            yield Warned(step=STEP, message=repo.verity_note)
     image_id = _build_image(repo, tree)
     if repo.verity_note and not warned:
-        yield Warning(step=STEP, message=repo.verity_note)
+        yield Warned(step=STEP, message=repo.verity_note)
     for message in _write_state(repo, image_id, tree, origin):
-        yield Warning(step=STEP, message=message)
+        yield Warned(step=STEP, message=message)
     boot = boot_dir(root)
     try:
         boot.mkdir(exist_ok=True)

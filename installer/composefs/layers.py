@@ -24,7 +24,7 @@ import zstandard
 from installer.composefs.errors import LayerError, short
 from installer.composefs.stream import LayerStream
 from installer.composefs.tree import INLINE_MAX, Inode, Tree
-from installer.events import Event, Progress, Warning
+from installer.events import Event, Progress, Warned
 from installer.image.model import LayerBlob
 
 STEP = "deploy"
@@ -349,7 +349,7 @@ def apply_layer(
         blob.seek(0)
         kind, note = _compression(layer, magic)
         if note:
-            yield Warning(step=STEP, message=note)
+            yield Warned(step=STEP, message=note)
         digest_algorithm = _algorithm(layer.digest, "digest", layer)
         diff_algorithm = _algorithm(layer.diff_id, "diff_id", layer)
         applier = LayerApplier(tree, layer, sink)
@@ -395,7 +395,7 @@ def apply_layer(
                 f"{short(stream.tar_digest())}, but the image config says {short(layer.diff_id)}"
             )
         for message in applier.warnings:
-            yield Warning(step=STEP, message=message)
+            yield Warned(step=STEP, message=message)
         yield Progress(
             step=STEP, done=done_before + stream.blob_count, total=total, detail=layer.digest
         )

@@ -26,6 +26,7 @@ from installer.composefs.fsverity import (
     fsverity_digest_file,
 )
 from installer.composefs.tree import object_path
+from installer.events import drain
 from installer.sysroot import composefs_dir, image_file, images_dir, meta_file, objects_dir
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class Repository:
                 fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except FileExistsError:
             if os.stat(final).st_size != len(data):
-                return _run_out(self.add_stream(io.BytesIO(data), len(data)))
+                return drain(self.add_stream(io.BytesIO(data), len(data)))
         except OSError as exc:
             raise DeployError(f"cannot write to the object store {self.objects}: {exc}") from exc
         else:
@@ -291,15 +292,6 @@ class Repository:
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _run_out(gen: Generator[None, None, str]) -> str:
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            digest: str = stop.value
-            return digest
 
 
 def _umask() -> int:

@@ -29,6 +29,7 @@ from typing import IO, Any
 
 from installer.devtools import registry
 from installer.errors import UserError
+from installer.image import oci
 from storage import runner
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,6 @@ SUPPORT = PACKAGE / "boot" / "support.py"
 SOURCE = PACKAGE.parent
 """The source checkout when running from one; for an installed wheel, site-packages."""
 RECIPE = SOURCE / "iso" / "demo-image"
-
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,7 +195,7 @@ def _gzip_layer(blobs: Path, write: Callable[[IO[bytes]], None]) -> tuple[dict[s
             write(plain)  # type: ignore[arg-type]
     digest = compressed.sha.hexdigest()
     tmp.rename(blobs / digest)
-    desc = {"mediaType": OCI_LAYER_GZIP, "digest": f"sha256:{digest}", "size": compressed.size}
+    desc = {"mediaType": oci.OCI_LAYER_GZIP, "digest": f"sha256:{digest}", "size": compressed.size}
     return desc, f"sha256:{plain.sha.hexdigest()}"
 
 
@@ -252,19 +249,19 @@ def write_layout(rootfs: Path, dest: Path) -> None:
         }
         manifest = {
             "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, **_blob(blobs, _json(config))},
+            "mediaType": oci.OCI_MANIFEST,
+            "config": {"mediaType": oci.OCI_CONFIG, **_blob(blobs, _json(config))},
             "layers": [desc for desc, _ in layers],
         }
         manifests.append(
             {
-                "mediaType": OCI_MANIFEST,
+                "mediaType": oci.OCI_MANIFEST,
                 **_blob(blobs, _json(manifest)),
                 "platform": {"architecture": "amd64", "os": "linux"},
-                "annotations": {"org.opencontainers.image.ref.name": tag},
+                "annotations": {oci.REF_NAME: tag},
             }
         )
-    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json"}
+    index = {"schemaVersion": 2, "mediaType": oci.OCI_INDEX}
     (dest / "index.json").write_text(json.dumps({**index, "manifests": manifests}, indent=1))
 
 

@@ -18,7 +18,7 @@ from installer.boot.kernel import find_kernel
 from installer.boot.support import detect_boot_support
 from installer.composefs.deploy import scan_layers
 from installer.errors import UserError
-from installer.events import Output
+from installer.events import Event, Output, drain
 from installer.image import oci
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.osrelease import read_os_release
@@ -206,20 +206,16 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
     )
 
 
+def _log_output(event: Event) -> None:
+    if isinstance(event, Output):
+        log.info("%s", event.line)
+
+
 def inspect_image(ref: ImageRef, opts: FetchOptions) -> ImageReport:
     """Fetch `ref` into a temporary layout, describe it, and delete the layout."""
     workdir = Path(tempfile.mkdtemp(prefix="obelisk-inspect-"))
     try:
-        gen = fetch(ref, workdir, opts)
-        try:
-            while True:
-                event = next(gen)
-                if isinstance(event, Output):
-                    log.info("%s", event.line)
-        except StopIteration as stop:
-            image: FetchedImage = stop.value
-        finally:
-            gen.close()
+        image = drain(fetch(ref, workdir, opts), _log_output)
         tree = scan_layers(image.layers, keep=_keep)
         return report(ref, image, tree)
     finally:

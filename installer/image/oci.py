@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -15,24 +15,36 @@ import zstandard
 
 from installer.errors import InstallerError, UserError
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
-REF_NAME = "org.opencontainers.image.ref.name"
-
-_CHUNK = 1 << 20
-
 
 class Compression(StrEnum):
     NONE = "none"
     GZIP = "gzip"
     ZSTD = "zstd"
+
+
+# The media types obelisk reads, and the test, demo and benchmark builders write.
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
+LAYER_TYPES: Mapping[str, str] = {
+    Compression.NONE: OCI_LAYER,
+    Compression.GZIP: OCI_LAYER_GZIP,
+    Compression.ZSTD: OCI_LAYER_ZSTD,
+}
+"""The OCI layer media type of each `Compression` (a str: `"gzip"` finds it too)."""
+REF_NAME = "org.opencontainers.image.ref.name"
+
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,10 +248,7 @@ def compression_of(media_type: str) -> Compression | None:
     """What a layer media type says; None when it does not say (then sniff the bytes)."""
     if media_type.endswith("+zstd") or media_type.endswith(".zstd"):
         return Compression.ZSTD
-    if (
-        media_type.endswith("gzip")
-        or media_type == "application/vnd.docker.image.rootfs.diff.tar.gzip"
-    ):
+    if media_type.endswith("gzip") or media_type == DOCKER_LAYER_GZIP:
         return Compression.GZIP
     if media_type.endswith(".tar") or media_type.endswith("v1.tar"):
         return Compression.NONE

@@ -14,7 +14,7 @@ from tomlkit.items import Table
 
 from installer.plan import FinishAction, Plan, RootAccount, User
 from storage.layout import DEFAULT_ESP_SIZE
-from storage.sizes import GiB, KiB, MiB, TiB, format_size
+from storage.sizes import KiB, exact_size, format_size
 
 JSON_VERSION = 1
 FINISH_TEXT = {
@@ -254,11 +254,9 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def size_text(n: int) -> str | int:
-    """An exact size for an answer file: `8GiB` when whole, else plain bytes."""
-    for unit, factor in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
-        if n >= factor and n % factor == 0:
-            return f"{n // factor}{unit}"
-    return n
+    """An exact size for an answer file: `8GiB` when whole, else a TOML integer of bytes."""
+    text = exact_size(n)
+    return n if text == str(n) else text
 
 
 def _str(value: str) -> Any:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from installer import sysroot
 from installer.composefs.deploy import Deployment
-from installer.events import Event, Output, Warning
+from installer.events import Event, Output, Warned
 from installer.plan import Plan
 from installer.system.accounts import Account, Accounts
 from installer.system.errors import ConfigureError
@@ -63,9 +63,7 @@ def run_post(
     try:
         with sysroot.mounted_deployment(root, deployment.id, where) as top:
             if not (top / "bin" / "sh").exists() and not posixpath.islink(str(top / "bin" / "sh")):
-                yield Warning(
-                    step="post", message="the image has no /bin/sh; post commands skipped"
-                )
+                yield Warned(step="post", message="the image has no /bin/sh; post commands skipped")
                 return
             for number, command in enumerate(commands, 1):
                 yield Output(step="post", line=f"$ {command}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from installer.cli.printer import EventPrinter, Rate, format_duration, progress_text
-from installer.events import Output, Progress, StepDone, StepStarted, Warning
+from installer.cli.printer import EventPrinter, Rate, progress_text
+from installer.events import Output, Progress, StepDone, StepStarted, Warned
+from installer.rate import format_duration
 from storage.sizes import MiB
 
 
@@ -41,7 +42,7 @@ def test_pipe_output_prints_progress_at_most_every_tenth() -> None:
     show(StepStarted(step="fetch", title="Fetching x", index=2, total=9))
     for done in range(0, 101):
         show(Progress(step="fetch", done=done, total=100))
-    show(Warning(step="fetch", message="careful"))
+    show(Warned(step="fetch", message="careful"))
     show(Output(step="fetch", line="a line"))
     show(StepDone(step="fetch", summary="2 layers"))
     lines = out.getvalue().splitlines()
@@ -73,3 +74,9 @@ def test_json_mode_is_one_object_per_event() -> None:
         "unit": "bytes",
         "detail": "sha256:ab",
     }
+
+
+def test_json_mode_keeps_the_name_scripts_read_for_a_warning() -> None:
+    out = io.StringIO()
+    EventPrinter("json", out)(Warned(step="fetch", message="careful"))
+    assert json.loads(out.getvalue()) == {"event": "Warning", "step": "fetch", "message": "careful"}

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from installer.events import Progress, StepStarted
+from installer.image.oci import OCI_LAYER_GZIP
 from screens.app import run_app
 from screens.backend import SystemBackend
-from screens.choices import exact_size
 from screens.console import SAFE_GLYPHS, is_console
 from screens.progress import EngineEvent, format_rate
 from storage import runner
-from storage.sizes import GiB, MiB
+from storage.sizes import GiB, MiB, exact_size
 from tests.screens.tui_fakes import FakeBackend
 
 
@@ -44,9 +44,7 @@ def test_progress_messages_replace_queued_ones_of_the_same_step() -> None:
 
 
 def test_rate_text() -> None:
-    assert format_rate(50 * MiB, 100 * MiB, 2.0, "bytes") == (
-        "50 MiB / 100 MiB  25 MiB/s  ETA 0:02"
-    )
+    assert format_rate(50 * MiB, 100 * MiB, 2.0, "bytes") == "50 MiB / 100 MiB  25 MiB/s  2s left"
     assert format_rate(0, None, 0.0, "bytes") == "0 B"
     assert format_rate(3, 12, 1.0, "layers") == "3 / 12 layers"
 
@@ -82,7 +80,7 @@ def test_inspect_report_becomes_the_image_screen_lines() -> None:
 
     layer = LayerInfo(
         digest="sha256:" + "a" * 64,
-        media_type="application/vnd.oci.image.layer.v1.tar+gzip",
+        media_type=OCI_LAYER_GZIP,
         compression="gzip",
         size=3 * MiB,
         uncompressed_size=9 * MiB,

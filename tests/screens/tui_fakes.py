@@ -20,7 +20,7 @@ from textual.pilot import Pilot
 
 from installer.answers import load_answers, resolve
 from installer.errors import InstallerError, UserError
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
 from installer.plan import ImageSource, Plan, render
 from screens.app import ObeliskApp
 from screens.backend import ImageSummary
@@ -110,7 +110,7 @@ class FakeBackend:
                 raise InstallerError(f"{title} failed: sgdisk exited with code 4\nmore detail")
             if step == "fetch":
                 yield Output(step=step, line="Copying blob sha256:1234")
-                yield Warning(step=step, message="registry is slow")
+                yield Warned(step=step, message="registry is slow")
                 for done in range(0, 101, 10):
                     yield Progress(step=step, done=done * MiB, total=100 * MiB, detail="layer 1/1")
                 if self.block:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storage.sizes import GiB, KiB, MiB, SizeError, TiB, format_size, parse_size
+from storage.sizes import GiB, KiB, MiB, SizeError, TiB, exact_size, format_size, parse_size
 
 
 @pytest.mark.parametrize(
@@ -90,3 +90,18 @@ def test_format_then_parse_is_close(size: int) -> None:
 def test_whole_units_round_trip(count: int, unit: str) -> None:
     factor = {"": 1, "KiB": KiB, "MiB": MiB, "GiB": GiB}[unit]
     assert parse_size(f"{count}{unit}") == count * factor
+
+
+@given(st.integers(min_value=0, max_value=2**62))
+def test_exact_size_parses_back_to_the_same_bytes(size: int) -> None:
+    assert parse_size(exact_size(size)) == size
+
+
+def test_exact_size_takes_the_largest_whole_unit() -> None:
+    assert [exact_size(n) for n in (2 * TiB, 1536 * MiB, 4 * KiB, 4097, 0)] == [
+        "2TiB",
+        "1536MiB",
+        "4KiB",
+        "4097",
+        "0",
+    ]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from installer.cli.printer import EventPrinter
 from installer.devtools import demo, vm
-from installer.engine import InstallResult, drain, execute
+from installer.engine import InstallResult, execute
 from installer.errors import UserError
+from installer.events import drain
 from installer.plan import BootSettings, ImageSource, Plan, Target
 from storage.cleanup import signals_raise
 from storage.sizes import parse_size

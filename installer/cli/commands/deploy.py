@@ -18,7 +18,7 @@ from pathlib import Path
 from installer.cli.printer import EventPrinter
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.errors import UserError
-from installer.events import Event, StepDone, StepStarted
+from installer.events import Event, StepDone, StepStarted, drain
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
 from storage.cleanup import signals_raise
@@ -87,14 +87,7 @@ def run(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
     show = EventPrinter(args.progress, sys.stdout)
     with signals_raise():
-        gen = deploy_ref(ref, root, opts)
-        try:
-            while True:
-                show(next(gen))
-        except StopIteration as stop:
-            deployment: Deployment = stop.value
-        finally:
-            gen.close()
+        deployment = drain(deploy_ref(ref, root, opts), show)
     if args.progress == "json":
         print(json.dumps({"event": "Deployed", "id": deployment.id}), flush=True)
     else:

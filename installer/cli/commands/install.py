@@ -16,8 +16,9 @@ from pathlib import Path
 
 from installer.answers.load import load_plan
 from installer.cli.printer import EventPrinter
-from installer.engine import InstallResult, drain, execute
+from installer.engine import InstallResult, execute
 from installer.errors import UserError
+from installer.events import drain
 from installer.plan import FinishAction, Plan
 from installer.plan.render import plan_text
 from storage import runner

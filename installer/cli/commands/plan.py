@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from installer.answers import Answers, load_answers, resolve
-from installer.errors import InstallerError, UserError
+from installer.errors import InstallerError, UserError, first_line
 from installer.plan import Plan
 from installer.plan.render import plan_json, plan_text
 from storage.errors import StorageError
@@ -56,8 +56,7 @@ def with_digest(plan: Plan) -> tuple[Plan, str | None]:
     except (ImportError, AttributeError) as exc:
         return plan, f"image inspection is not available ({exc})"
     except (InstallerError, StorageError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return plan, f"image not inspected: {first}"
+        return plan, f"image not inspected: {first_line(exc)}"
     digest = str(manifest.digest)
     return dataclasses.replace(plan, image=dataclasses.replace(plan.image, digest=digest)), None
 

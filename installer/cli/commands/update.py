@@ -7,7 +7,7 @@ import sys
 
 from installer.cli.commands.deploy import options_from_args
 from installer.cli.printer import EventPrinter
-from installer.engine import drain
+from installer.events import drain
 from installer.system.installed import update
 from storage.cleanup import signals_raise
 

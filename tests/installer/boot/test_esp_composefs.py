@@ -6,9 +6,7 @@ A deployed tree reads kernels from the object store; a scanned tree keeps only t
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -17,25 +15,16 @@ from installer.boot.bootloader import boot_file_wanted, install_bootloader, list
 from installer.boot.kargs import image_kargs
 from installer.boot.kernel import find_kernel
 from installer.composefs.deploy import deploy_layers, scan_layers
-from installer.events import Event
+from installer.events import drain
 from installer.image.model import LayerBlob
 from installer.image.osrelease import read_os_release
 from storage import fat, runner
 from storage.fat import FatImage
 
-T = TypeVar("T")
 KVER = "6.11.4-301.fc41.x86_64"
 KERNEL = b"MZ fake kernel " * 100_000
 INITRD = b"fake initramfs " * 50_000
 SD_BOOT = b"MZ image systemd-boot"
-
-
-def drive(gen: Generator[Event, None, T]) -> T:
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def layers(directory: Path) -> list[LayerBlob]:
@@ -70,14 +59,14 @@ def test_scanned_tree_keeps_what_boot_decisions_need(tmp_path: Path) -> None:
 def test_install_from_a_deployed_tree(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    deployment = drive(deploy_layers(root, layers(tmp_path), origin={"source": "oci:test"}))
+    deployment = drain(deploy_layers(root, layers(tmp_path), origin={"source": "oci:test"}))
     disk = tmp_path / "esp.img"
     with disk.open("wb") as f:
         f.truncate(64 << 20)
     runner.run(["mkfs.vfat", "-F", "32", str(disk)])
     esp = FatImage(str(disk))
 
-    entry = drive(
+    entry = drain(
         install_bootloader(
             esp,
             deployment.tree,

@@ -24,7 +24,7 @@ from installer.boot.bootloader import (
     set_default,
 )
 from installer.errors import UserError
-from installer.events import Event, Progress, Warning
+from installer.events import Event, Progress, Warned, drain
 from installer.image.treeview import DirectoryView
 from storage import runner
 from storage.fat import FatImage
@@ -43,11 +43,8 @@ T = TypeVar("T")
 
 def drive(gen: Generator[Event, None, T]) -> tuple[list[Event], T]:
     events: list[Event] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+    result = drain(gen, events.append)
+    return events, result
 
 
 @pytest.fixture
@@ -138,7 +135,7 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
     tree_a = image(tmp_path / "a", "6.12.1-amd64")
     events, entry = install(esp, tree_a, ID_A)
 
-    assert not [e for e in events if isinstance(e, Warning)]
+    assert not [e for e in events if isinstance(e, Warned)]
     progress = [e for e in events if isinstance(e, Progress)]
     assert [p.done for p in progress] == list(range(1, 7))
     assert all(p.total == 6 and p.step == "bootloader" for p in progress)
@@ -188,7 +185,7 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
     # An upgrade: another image with two kernels becomes the default; the first entry stays.
     tree_b = image(tmp_path / "b", "6.12.9-amd64", "6.12.10-amd64", pretty="Demo OS 2")
     events, entry_b = install(esp, tree_b, ID_B)
-    warnings = [e.message for e in events if isinstance(e, Warning)]
+    warnings = [e.message for e in events if isinstance(e, Warned)]
     assert len(warnings) == 1
     assert "6.12.10-amd64" in warnings[0] and "/boot/vmlinuz-6.12.9-amd64" in warnings[0]
     assert entry_b.kernel_version == "6.12.10-amd64"
@@ -333,12 +330,12 @@ def test_no_firmware_entry_for_image_files_or_loop_devices(tmp_path: Path) -> No
     create_sparse(fs, 64 * MIB)
     runner.run(["mkfs.vfat", "-F", "32", str(fs)])
     tree = image(tmp_path / "img", "6.1.0")
-    # efibootmgr is not called: were it called, missing or failing, a Warning would say so.
+    # efibootmgr is not called: were it called, missing or failing, a Warned event would say so.
     events, _ = install(esp=FatImage(str(fs)), tree=tree, image_id=ID_A, host_root=host)
-    assert not [e for e in events if isinstance(e, Warning)]
+    assert not [e for e in events if isinstance(e, Warned)]
     with attach(fs) as device:
         events, _ = install(esp=FatImage(device), tree=tree, image_id=ID_B, host_root=host)
-        assert not [e for e in events if isinstance(e, Warning)]
+        assert not [e for e in events if isinstance(e, Warned)]
         assert [e.id for e in list_entries(FatImage(device))] == [ID_A, ID_B]
 
 

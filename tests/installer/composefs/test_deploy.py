@@ -18,7 +18,7 @@ import pytest
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.composefs.errors import DeployError, LayerError
 from installer.errors import UserError
-from installer.events import Event, Progress, Warning
+from installer.events import Event, Progress, Warned, drain
 from installer.image.model import LayerBlob
 from storage import loop, mount, runner
 from storage.sizes import MiB
@@ -55,11 +55,8 @@ def composefs_mounted(root: Path, image_id: str, target: Path) -> Iterator[Path]
 
 def run(gen: Generator[Event, None, Deployment]) -> tuple[Deployment, list[Event]]:
     events: list[Event] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return stop.value, events
+    deployment = drain(gen, events.append)
+    return deployment, events
 
 
 def tricky_layers(directory: Path, *, hardlinks: bool = True) -> list[LayerBlob]:
@@ -175,7 +172,7 @@ def test_tricky_image_matches_reference_extraction(ext4: Path, tmp_path: Path) -
     # Events: progress ends at the total; fs-verity is unsupported here, said once.
     progress = [e for e in events if isinstance(e, Progress)]
     assert progress[-1].done == progress[-1].total == sum(layer.size for layer in layers)
-    verity = [e for e in events if isinstance(e, Warning) and "fs-verity" in e.message]
+    verity = [e for e in events if isinstance(e, Warned) and "fs-verity" in e.message]
     assert len(verity) == (0 if deployment.verity else 1)
 
 
@@ -253,7 +250,7 @@ def test_dedup_second_version_adds_only_the_changed_file(ext4: Path, tmp_path: P
 
     again, events = run(deploy_layers(root, [base, v2], origin={"v": 2}))
     assert again.id == second.id and again.objects_added == 0 and again.bytes_written == 0
-    assert any(isinstance(e, Warning) and "deployed before" in e.message for e in events)
+    assert any(isinstance(e, Warned) and "deployed before" in e.message for e in events)
 
 
 def _leftovers(root: Path) -> list[str]:

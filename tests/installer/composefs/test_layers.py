@@ -17,7 +17,7 @@ from installer.composefs.deploy import scan_layers
 from installer.composefs.errors import LayerError
 from installer.composefs.layers import apply_layer
 from installer.composefs.tree import Tree
-from installer.events import Warning
+from installer.events import Warned
 from installer.image.model import LayerBlob
 from storage import runner
 from tests import layerbuild as lb
@@ -191,7 +191,7 @@ def test_unsupported_entry_type_is_skipped_with_a_warning(tmp_path: Path) -> Non
     )
     tree = Tree()
     events = list(apply_layer(tree, layer, lambda *a: iter(())))
-    warnings = [e.message for e in events if isinstance(e, Warning)]
+    warnings = [e.message for e in events if isinstance(e, Warned)]
     assert any("'weird'" in w and "not supported" in w for w in warnings)
     assert tree.listdir("/") == ["ok"]
 
@@ -200,7 +200,7 @@ def test_media_type_disagreeing_with_magic_warns(tmp_path: Path) -> None:
     plain = lb.tar_bytes([lb.file("f", b"x")])
     layer = lb.write_blob(tmp_path, plain, gzip.compress(plain), lb.MEDIA_TYPES["plain"])
     events = list(apply_layer(Tree(), layer, lambda *a: iter(())))
-    assert any(isinstance(e, Warning) and "data is gzip" in e.message for e in events)
+    assert any(isinstance(e, Warned) and "data is gzip" in e.message for e in events)
 
 
 # -- hostile and broken layers ---------------------------------------------------------------

@@ -6,21 +6,13 @@ import io
 import json
 import os
 import shutil
-from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 from installer.composefs.fsverity import fsverity_digest_file
 from installer.composefs.repo import Repository
-
-
-def drive(gen: Generator[None, None, str]) -> str:
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+from installer.events import drain
 
 
 @pytest.mark.parametrize("tmpfile", [True, False], ids=["O_TMPFILE", "named-temp"])
@@ -29,18 +21,18 @@ def test_store_dedup_and_repair(tmp_path: Path, tmpfile: bool) -> None:
     repo.create()
     repo._tmpfile = tmpfile  # the fallback for filesystems without O_TMPFILE
     data = os.urandom(3 * 1024 * 1024 + 5)
-    digest = drive(repo.add_stream(io.BytesIO(data), len(data)))
+    digest = drain(repo.add_stream(io.BytesIO(data), len(data)))
     obj = repo.object_file(digest)
     assert obj.read_bytes() == data
     assert fsverity_digest_file(obj) == digest
     assert oct(obj.stat().st_mode & 0o777) == oct(0o644)
     assert (repo.objects_added, repo.bytes_written) == (1, len(data))
 
-    assert drive(repo.add_stream(io.BytesIO(data), len(data))) == digest
+    assert drain(repo.add_stream(io.BytesIO(data), len(data))) == digest
     assert repo.objects_added == 1  # deduplicated
 
     os.truncate(obj, 10)  # torn by a crash
-    assert drive(repo.add_stream(io.BytesIO(data), len(data))) == digest
+    assert drain(repo.add_stream(io.BytesIO(data), len(data))) == digest
     assert obj.read_bytes() == data and repo.objects_added == 2
 
     names = [p.name for p in repo.objects.rglob("*") if p.is_file()]
@@ -54,7 +46,7 @@ def test_short_stream_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
     repo = Repository(tmp_path)
     repo.create()
     with pytest.raises(EOFError, match="ended 100 bytes early"):
-        drive(repo.add_stream(io.BytesIO(b"x" * 900), 1000))
+        drain(repo.add_stream(io.BytesIO(b"x" * 900), 1000))
     assert not [p for p in repo.objects.rglob("*") if p.is_file()]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from installer.image import oci
 from storage import runner
 from tests import imagebuild as ib
 from tests.registry import Registry
@@ -37,7 +38,7 @@ def _artifact(layout: Path) -> None:
     layer_digest, layer_size = ib._blob(layout, b"just some text")
     manifest = {
         "schemaVersion": 2,
-        "mediaType": ib.OCI_MANIFEST,
+        "mediaType": oci.OCI_MANIFEST,
         "config": {
             "mediaType": "application/vnd.example.thing.config.v1+json",
             "digest": config_digest,
@@ -46,7 +47,9 @@ def _artifact(layout: Path) -> None:
         "layers": [{"mediaType": "text/plain", "digest": layer_digest, "size": layer_size}],
     }
     digest, size = ib._blob(layout, json.dumps(manifest).encode())
-    ib._index_json(layout, {"mediaType": ib.OCI_MANIFEST, "digest": digest, "size": size}, "latest")
+    ib._index_json(
+        layout, {"mediaType": oci.OCI_MANIFEST, "digest": digest, "size": size}, "latest"
+    )
 
 
 @pytest.fixture(scope="session")

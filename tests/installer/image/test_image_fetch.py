@@ -12,13 +12,12 @@ from typing import TypeVar
 import pytest
 
 from installer.errors import InstallerError, UserError
-from installer.events import Event, Output, Progress
+from installer.events import Event, Output, Progress, drain
 from installer.image import oci
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest, skopeo_error
 from installer.image.ref import FetchOptions, parse_ref
 from storage import runner
 from tests.imagebuild import (
-    LAYER_TYPES,
     TRICKY_COMPRESSION,
     digest_of,
     tricky_layers,
@@ -31,13 +30,10 @@ PLAIN = FetchOptions(tls_verify=False, arch="amd64")
 R = TypeVar("R")
 
 
-def drain(gen: Generator[Event, None, R]) -> tuple[list[Event], R]:
+def collect(gen: Generator[Event, None, R]) -> tuple[list[Event], R]:
     events: list[Event] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+    result = drain(gen, events.append)
+    return events, result
 
 
 def test_inspect_reads_manifest_and_config(images: Images) -> None:
@@ -46,7 +42,9 @@ def test_inspect_reads_manifest_and_config(images: Images) -> None:
     assert m.config_digest == images.tricky.config_digest
     assert m.diff_ids == images.tricky.diff_ids
     assert tuple(layer.digest for layer in m.layers) == images.tricky.layer_digests
-    assert [layer.media_type for layer in m.layers] == [LAYER_TYPES[c] for c in TRICKY_COMPRESSION]
+    assert [layer.media_type for layer in m.layers] == [
+        oci.LAYER_TYPES[c] for c in TRICKY_COMPRESSION
+    ]
     assert m.labels["org.opencontainers.image.title"] == "Tricky"
     assert m.picked_from == ""
 
@@ -78,7 +76,7 @@ def test_missing_architecture_is_a_clear_error(images: Images) -> None:
 def test_fetch_reports_monotonic_progress_and_returns_layers(
     images: Images, tmp_path: Path
 ) -> None:
-    events, fetched = drain(fetch(parse_ref(images.tricky_ref), tmp_path / "scratch", PLAIN))
+    events, fetched = collect(fetch(parse_ref(images.tricky_ref), tmp_path / "scratch", PLAIN))
     progress = [e for e in events if isinstance(e, Progress)]
     total = sum(layer.size for layer in fetched.layers)
     assert total > 3 << 20
@@ -98,7 +96,7 @@ def test_fetch_reports_monotonic_progress_and_returns_layers(
 
 
 def test_fetch_multi_arch_says_which_digest_it_picked(images: Images, tmp_path: Path) -> None:
-    events, fetched = drain(fetch(parse_ref(images.multi_ref), tmp_path, PLAIN))
+    events, fetched = collect(fetch(parse_ref(images.multi_ref), tmp_path, PLAIN))
     lines = [e.line for e in events if isinstance(e, Output)]
     assert lines == [
         f"picked linux/amd64 manifest {images.multi.manifest_digest}"
@@ -113,7 +111,7 @@ def test_fetch_multi_arch_says_which_digest_it_picked(images: Images, tmp_path: 
 @pytest.mark.parametrize("transport", ["oci", "oci-archive"])
 def test_fetch_from_local_transports(images: Images, tmp_path: Path, transport: str) -> None:
     src = local_source(images, transport, tmp_path)
-    _, fetched = drain(fetch(parse_ref(src), tmp_path / "w", FetchOptions(arch="amd64")))
+    _, fetched = collect(fetch(parse_ref(src), tmp_path / "w", FetchOptions(arch="amd64")))
     assert fetched.manifest_digest == images.tricky.manifest_digest
     assert tuple(layer.digest for layer in fetched.layers) == images.tricky.layer_digests
     fetched.remove_layout()
@@ -128,7 +126,7 @@ def test_tampered_blob_fails_and_leaves_no_scratch(images: Images, tmp_path: Pat
     big.write_bytes(bytes(data))
     work = tmp_path / "work"
     with pytest.raises(InstallerError, match="does not match its digest"):
-        drain(fetch(parse_ref(f"oci:{layout}"), work, PLAIN))
+        collect(fetch(parse_ref(f"oci:{layout}"), work, PLAIN))
     assert not (work / "oci").exists()
 
 
@@ -169,7 +167,7 @@ def test_errors_are_one_line_user_errors(
 ) -> None:
     fill = {"host": images.registry.host, "free": free_port(), "tmp": tmp_path}
     with pytest.raises(UserError) as info:
-        drain(fetch(parse_ref(ref.format(**fill)), tmp_path / "w", opts))
+        collect(fetch(parse_ref(ref.format(**fill)), tmp_path / "w", opts))
     assert message.format(**fill) in str(info.value)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "w").exists()
@@ -208,7 +206,7 @@ def test_credentials_never_reach_argv_or_logs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     opts = FetchOptions(tls_verify=False, arch="amd64", creds="alice:s3cret-pw")
-    _, fetched = drain(fetch(parse_ref(images.multi_ref), tmp_path, opts))
+    _, fetched = collect(fetch(parse_ref(images.multi_ref), tmp_path, opts))
     assert isinstance(fetched, FetchedImage)
     assert "authfile" in caplog.text
     assert "s3cret" not in caplog.text
@@ -224,10 +222,10 @@ def test_login_with_creds_or_authfile_and_clear_errors_without(
     caplog.clear()  # the test's own push passed --dest-creds; obelisk's calls are checked below
     for opts in (PLAIN, FetchOptions(tls_verify=False, arch="amd64", creds="alice:wrong")):
         with pytest.raises(UserError, match=r"not authorized to pull .*--creds USER:PASSWORD"):
-            drain(fetch(ref, tmp_path / "w", opts))
+            collect(fetch(ref, tmp_path / "w", opts))
         assert not (tmp_path / "w" / "oci").exists()
     with_creds = FetchOptions(tls_verify=False, arch="amd64", creds=auth_registry.creds)
-    _, fetched = drain(fetch(ref, tmp_path / "a", with_creds))
+    _, fetched = collect(fetch(ref, tmp_path / "a", with_creds))
     assert fetched.manifest_digest == images.multi.manifest_digest
     fetched.remove_layout()
     token = base64.b64encode(auth_registry.creds.encode()).decode()
@@ -248,7 +246,7 @@ def test_fetch_converts_other_transports_to_the_same_layers(
     where = tmp_path / ("img" if transport == "dir" else "img.tar")
     dest = f"{transport}:{where}" + (":tricky:7" if transport == "docker-archive" else "")
     runner.run(["skopeo", "copy", "--quiet", f"oci:{built.layout}:latest", dest])
-    _, fetched = drain(fetch(parse_ref(dest), tmp_path / "w", FetchOptions(arch="amd64")))
+    _, fetched = collect(fetch(parse_ref(dest), tmp_path / "w", FetchOptions(arch="amd64")))
     assert [layer.diff_id for layer in fetched.layers] == list(images.tricky.diff_ids)
     for layer in fetched.layers:
         assert oci.uncompressed_digest(layer.path, layer.media_type)[0] == layer.diff_id
