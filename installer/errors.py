@@ -11,4 +11,8 @@ class UserError(InstallerError):
     """Bad input from the person or their files: exit code 2, nothing was changed on disk."""
 
 
-__all__ = ["InstallerError", "StorageError", "UserError"]
+class Cancelled(InstallerError):
+    """The person asked to stop; everything done so far was undone."""
+
+
+__all__ = ["Cancelled", "InstallerError", "StorageError", "UserError"]

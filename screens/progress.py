@@ -17,9 +17,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, Static
 
+from installer.errors import Cancelled
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
 from installer.plan import Plan
-from screens.backend import is_cancelled
 from screens.dialogs.confirm import Confirm
 from screens.widgets.meter import Meter
 from storage.sizes import format_size
@@ -156,15 +156,14 @@ class ProgressScreen(Screen[InstallOutcome]):
                     outcome = InstallOutcome(ok=True, result=stop.value)
                     break
                 self.post_message(EngineEvent(event))
-        except Exception as exc:  # one handler turns every engine failure into the error screen
-            if is_cancelled(exc):
-                log.info("install cancelled: %s", exc)
-                outcome = InstallOutcome(
-                    ok=False, cancelled=True, message="The install was cancelled and undone."
-                )
-            else:
-                log.exception("install failed")
-                outcome = InstallOutcome(ok=False, message=first_sentence(exc))
+        except Cancelled as exc:
+            log.info("install cancelled: %s", exc)
+            outcome = InstallOutcome(
+                ok=False, cancelled=True, message="The install was cancelled and undone."
+            )
+        except Exception as exc:  # one handler turns every other failure into the error screen
+            log.exception("install failed")
+            outcome = InstallOutcome(ok=False, message=first_sentence(exc))
         self.post_message(EngineEnded(outcome))
 
     def on_engine_event(self, message: EngineEvent) -> None:

@@ -18,11 +18,10 @@ from rich.console import Console
 from textual.app import App
 from textual.pilot import Pilot
 
-from installer.plan import render
 from installer.answers import load_answers, resolve
-from installer.errors import InstallerError, UserError
+from installer.errors import Cancelled, InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
-from installer.plan import ImageSource, Plan
+from installer.plan import ImageSource, Plan, render
 from screens.app import ObeliskApp
 from screens.backend import ImageSummary
 from storage.discover import inventory, load_snapshot
@@ -33,10 +32,6 @@ from storage.sizes import MiB
 DATA = Path(__file__).resolve().parents[1] / "data"
 MACHINE = DATA / "udev" / "sata-server"
 ZONES = ("America/New_York", "Europe/Berlin", "Europe/Paris", "Asia/Tokyo", "UTC")
-
-
-class Cancelled(InstallerError):
-    """Stands in for `installer.engine.Cancelled` (matched by name)."""
 
 
 STEPS = (("check", "Check the plan"), ("partition", "Partition the disk"), ("fetch", "Fetch"))
