@@ -27,7 +27,8 @@ from screens.choices import Accounts, Choices, exact_size
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
 from screens.dialogs.confirm import ConfirmErase
 from screens.disk import DiskScreen
-from screens.done import DoneScreen, ErrorScreen
+from screens.done import DoneScreen
+from screens.error import ErrorScreen
 from screens.image import ImageScreen
 from screens.progress import InstallOutcome, ProgressScreen
 from screens.storage import StorageScreen
