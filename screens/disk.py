@@ -55,7 +55,6 @@ def describe_disk(disk: Disk) -> str:
 class DiskScreen(WizardStep[Target]):
     """Pick one candidate disk or the disk-image-file row; excluded disks say why."""
 
-    TITLE_TEXT = "Disk"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "rescan", "Rescan")]
 
     def __init__(

@@ -45,8 +45,6 @@ def ref_problem(ref: str) -> str:
 class ImageScreen(WizardStep[ImageSource]):
     """Enter the reference, optional TLS/auth settings, and inspect it in a thread worker."""
 
-    TITLE_TEXT = "Image"
-
     def __init__(self, source: ImageSource, *, inspect: Inspect) -> None:
         super().__init__()
         self.source = source

@@ -22,8 +22,6 @@ PlanLayout = Callable[[LayoutRequest], Layout]
 class StorageScreen(WizardStep[LayoutRequest]):
     """Choose the layout; the preview shows the exact partitions `plan_layout` computes."""
 
-    TITLE_TEXT = "Storage"
-
     def __init__(self, request: LayoutRequest, *, disk_size: int, plan: PlanLayout) -> None:
         super().__init__()
         self.request = request

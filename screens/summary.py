@@ -17,7 +17,6 @@ from screens.widgets.form import FieldError
 class SummaryScreen(WizardStep[Plan]):
     """Review; Install leads to the erase confirmation, which the App shows."""
 
-    TITLE_TEXT = "Summary"
     NEXT_LABEL = "Install..."
 
     def __init__(

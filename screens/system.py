@@ -34,8 +34,6 @@ def hostname_problem(name: str) -> str:
 class SystemScreen(WizardStep[SystemSettings]):
     """System identity settings written into the installed /etc."""
 
-    TITLE_TEXT = "System"
-
     def __init__(self, settings: SystemSettings, *, zones: tuple[str, ...]) -> None:
         super().__init__()
         self.settings = settings

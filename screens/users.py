@@ -30,8 +30,6 @@ def is_ssh_key(line: str) -> bool:
 class UsersScreen(WizardStep[Accounts]):
     """Decide how people log in; passwords leave this screen only as SHA-512 crypt hashes."""
 
-    TITLE_TEXT = "Users"
-
     def __init__(self, accounts: Accounts, *, hash_password: HashPassword) -> None:
         super().__init__()
         self.accounts = accounts

@@ -11,7 +11,6 @@ from screens.step import WizardStep
 class WelcomeScreen(WizardStep[bool]):
     """Explain the install before asking anything; Back here quits."""
 
-    TITLE_TEXT = "Welcome"
     BACK_LABEL = "Quit"
     NEXT_LABEL = "Start"
 

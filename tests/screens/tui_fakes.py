@@ -22,6 +22,7 @@ from installer.answers import load_answers, resolve
 from installer.errors import Cancelled, InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
 from installer.plan import ImageSource, Plan, render
+from screens.app import STEPS as WIZARD_STEPS
 from screens.app import ObeliskApp
 from screens.backend import ImageSummary
 from storage.discover import inventory, load_snapshot
@@ -145,7 +146,7 @@ def make_app(backend: FakeBackend | None = None, **kwargs: Any) -> ObeliskApp:
     return ObeliskApp(backend or FakeBackend(), **kwargs)
 
 
-ORDER = ("welcome", "disk", "storage", "image", "system", "users", "summary")
+ORDER = tuple(step.name for step in WIZARD_STEPS)
 
 
 async def fill_users(pilot: Pilot[Any], password: str = "secret") -> None:
