@@ -68,7 +68,7 @@ class Step(Generic[T]):
 
     name: str
     title: str
-    """Shown in the title bar with the step's number: `Step 3 of 7: Storage`."""
+    """Shown in the title bar as `Step <n> of <count>: <title>`."""
     make: Callable[[ObeliskApp], WizardStep[T]]
     """The step's screen, filled in from the answers so far."""
     store: Callable[[Choices, T], Choices] | None = None

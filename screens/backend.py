@@ -73,7 +73,7 @@ class Backend(Protocol):
     def timezones(self) -> tuple[str, ...]: ...
 
     def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
-        """Run the install; raise `installer.errors.Cancelled` after unwinding when `cancel` is set."""
+        """Run the install; once `cancel` is set, unwind and raise `errors.Cancelled`."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Step 2: which disk to erase, or a new disk-image file, with exactly what will be lost."""
+"""The Disk screen: which disk to erase, or a new disk-image file, and exactly what will be lost."""
 
 from __future__ import annotations
 

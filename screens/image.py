@@ -1,4 +1,4 @@
-"""Step 4: the image reference and how to reach it; Inspect checks it without blocking the UI."""
+"""The Image screen: the image reference and how to reach it; Inspect checks it in a worker."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The install itself: the engine runs in a thread worker that posts one message per event."""
+"""The Progress screen: the engine runs in a thread worker that posts one message per event."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ class WizardStep(Screen[T | None]):
     ]
 
     heading = ""
-    """`Step 3 of 7: Storage`, set by the App from its step table before showing the screen."""
+    """`Step <n> of <count>: <title>`, set by the App from its step table."""
     BACK_LABEL = "Back"
     NEXT_LABEL = "Next"
 

@@ -1,4 +1,4 @@
-"""Step 3: the storage layout (root filesystem, swap, ESP size) with a live preview."""
+"""The Storage screen: root filesystem, swap and ESP size, with a live preview of the layout."""
 
 from __future__ import annotations
 

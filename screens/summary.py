@@ -1,4 +1,4 @@
-"""Step 7: the plan exactly as `obelisk plan` prints it, and saving it as an answer file."""
+"""The Summary screen: the plan exactly as `obelisk plan` prints it; it can be saved as answers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Step 5: hostname, timezone (type to filter), locale and keymap."""
+"""The System screen: hostname, timezone (type to filter), locale and keymap."""
 
 from __future__ import annotations
 

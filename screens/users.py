@@ -1,4 +1,4 @@
-"""Step 6: the root account (password typed twice, or locked), an admin user and an SSH key."""
+"""The Users screen: the root account (password typed twice, or locked), an admin and an SSH key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Step 1: what will happen, on which firmware, and where the log goes."""
+"""The Welcome screen: what will happen, on which firmware, and where the log goes."""
 
 from __future__ import annotations
 
