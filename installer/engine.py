@@ -22,7 +22,7 @@ from typing import TypeVar
 from installer.boot.bootloader import BootEntry, boot_file_wanted, install_bootloader
 from installer.boot.support import detect_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
-from installer.errors import InstallerError, UserError
+from installer.errors import Cancelled, InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, relay
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
@@ -59,10 +59,6 @@ FS_TOOLS = {
 SCRATCH_MARGIN = 256 * MiB
 
 R = TypeVar("R")
-
-
-class Cancelled(InstallerError):
-    """The person asked to stop; everything done so far was undone."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -339,7 +335,6 @@ def _label(image: FetchedImage, key: str) -> str | None:
 
 
 __all__ = [
-    "Cancelled",
     "InstallResult",
     "Output",
     "Progress",

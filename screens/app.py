@@ -1,6 +1,8 @@
-"""The interactive installer: the App alone knows the order of the steps.
+"""The interactive installer's App: the step table `STEPS` and what follows it.
 
-`run_app` is what `obelisk` (no subcommand) and `obelisk demo --tui` call.
+`STEPS` alone holds the order, titles and numbers of the wizard steps; after them come the erase
+confirmation, the install, and Done or Error. `run_app` is what `obelisk` (no subcommand) and
+`obelisk demo --tui` call.
 """
 
 from __future__ import annotations
@@ -13,23 +15,24 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from installer.errors import InstallerError, UserError, first_line
 from installer.plan import ImageSource, Plan, Target
 from screens.backend import Backend, SystemBackend
-from screens.choices import Accounts, Choices
+from screens.choices import Choices
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
 from screens.dialogs.confirm import ConfirmErase
 from screens.disk import DiskScreen
-from screens.done import DoneScreen, ErrorScreen
+from screens.done import DoneScreen
+from screens.error import ErrorScreen
 from screens.image import ImageScreen
 from screens.progress import InstallOutcome, ProgressScreen
+from screens.step import WizardStep
 from screens.storage import StorageScreen
 from screens.summary import SummaryScreen
 from screens.system import SystemScreen
@@ -45,7 +48,6 @@ log = logging.getLogger(__name__)
 HANGUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 EXIT_SIGNAL = 1
 """Exit code after a signal stopped the installer (the install, if any, was undone)."""
-STEPS = ("welcome", "disk", "storage", "image", "system", "users", "summary")
 LOG_DIR = "/var/log/obelisk"
 LOG_DIR_ENV = "OBELISK_LOG_DIR"
 """Overrides `LOG_DIR` (tests, read-only live media)."""
@@ -54,6 +56,87 @@ LOG_DIR_ENV = "OBELISK_LOG_DIR"
 def stamp() -> str:
     """Time stamp in log and answer file names."""
     return time.strftime("%Y%m%d-%H%M%S")
+
+
+# -- the steps -------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[T]):
+    """One wizard step; Next and Back move along `STEPS`."""
+
+    name: str
+    title: str
+    """Shown in the title bar as `Step <n> of <count>: <title>`."""
+    make: Callable[[ObeliskApp], WizardStep[T]]
+    """The step's screen, filled in from the answers so far."""
+    store: Callable[[Choices, T], Choices] | None = None
+    """The answers with the screen's value folded in; None when the value is no answer."""
+
+
+def _welcome(app: ObeliskApp) -> WelcomeScreen:
+    return WelcomeScreen(firmware=app.backend.firmware(), log_path=app.log_path)
+
+
+def _disk(app: ObeliskApp) -> DiskScreen:
+    c = app.choices
+    return DiskScreen(
+        app.inventory if app.inventory is not None else app.rescan(),
+        selected=c.target,
+        file_path=c.file_path,
+        file_size=c.file_size,
+        prefer_file=app.prefer_file,
+    )
+
+
+def _store_target(c: Choices, target: Target) -> Choices:
+    if target.is_file:
+        # Coming back to the Disk step shows the file row as it was chosen.
+        c = replace(c, file_path=target.path, file_size=exact_size(target.image_size or 0))
+    return replace(c, target=target)
+
+
+def _storage(app: ObeliskApp) -> StorageScreen:
+    return StorageScreen(
+        app.choices.layout_request, disk_size=app.disk_size(), plan=app.plan_layout
+    )
+
+
+def _image(app: ObeliskApp) -> ImageScreen:
+    return ImageScreen(app.choices.image, inspect=app.backend.inspect_image)
+
+
+def _system(app: ObeliskApp) -> SystemScreen:
+    return SystemScreen(app.choices.system, zones=app.backend.timezones())
+
+
+def _users(app: ObeliskApp) -> UsersScreen:
+    return UsersScreen(app.choices.accounts, hash_password=app.backend.hash_password)
+
+
+def _summary(app: ObeliskApp) -> SummaryScreen:
+    plan = app.choices.plan(app.plan_layout(app.choices.layout_request))
+    return SummaryScreen(
+        plan,
+        text=app.backend.plan_text(plan),
+        answers=app.backend.answers_toml,
+        save_path=os.path.join(app.answers_dir, "obelisk-answers.toml"),
+    )
+
+
+STEPS: tuple[Step[Any], ...] = (
+    Step("welcome", "Welcome", _welcome),
+    Step("disk", "Disk", _disk, _store_target),
+    Step("storage", "Storage", _storage, lambda c, request: replace(c, layout_request=request)),
+    Step("image", "Image", _image, lambda c, image: replace(c, image=image)),
+    Step("system", "System", _system, lambda c, system: replace(c, system=system)),
+    Step("users", "Users", _users, lambda c, accounts: replace(c, accounts=accounts)),
+    Step("summary", "Summary", _summary),
+)
+SUMMARY = len(STEPS) - 1
+"""The last step: its Next asks to erase, and a refused erase or a failed install return to it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,15 +239,16 @@ class ObeliskApp(App[Outcome]):
         self.inventory = self.backend.discover()
         return self.inventory
 
-    # -- the order of the steps ----------------------------------------------------------
+    # -- moving along STEPS -------------------------------------------------------------
 
     def show_step(self, index: int) -> None:
-        name = STEPS[index]
+        step = STEPS[index]
         try:
-            screen = self._make(name)
+            screen = step.make(self)
         except (InstallerError, StorageError) as exc:
             self.show_error(first_line(exc))
             return
+        screen.heading = f"Step {index + 1} of {len(STEPS)}: {step.title}"
         self.push_screen(screen, lambda value: self._stepped(index, value))
 
     def _stepped(self, index: int, value: Any) -> None:
@@ -174,61 +258,15 @@ class ObeliskApp(App[Outcome]):
             else:
                 self.show_step(index - 1)
             return
-        name = STEPS[index]
-        if name == "summary":
+        if index == SUMMARY:
             self._confirm(value)
             return
-        self._store(name, value)
+        store = STEPS[index].store
+        if store is not None:
+            self.choices = store(self.choices, value)
         self.show_step(index + 1)
 
-    def _make(self, name: str) -> Screen[Any]:
-        c = self.choices
-        backend = self.backend
-        if name == "welcome":
-            return WelcomeScreen(firmware=backend.firmware(), log_path=self.log_path)
-        if name == "disk":
-            inventory = self.inventory if self.inventory is not None else self.rescan()
-            return DiskScreen(
-                inventory,
-                selected=c.target,
-                file_path=c.file_path,
-                file_size=c.file_size,
-                prefer_file=self.prefer_file,
-            )
-        if name == "storage":
-            return StorageScreen(
-                c.layout_request, disk_size=self._disk_size(), plan=self._plan_layout
-            )
-        if name == "image":
-            return ImageScreen(c.image, inspect=backend.inspect_image)
-        if name == "system":
-            return SystemScreen(c.system, zones=backend.timezones())
-        if name == "users":
-            return UsersScreen(c.accounts, hash_password=backend.hash_password)
-        plan = c.plan(self._plan_layout(c.layout_request))
-        return SummaryScreen(
-            plan,
-            text=backend.plan_text(plan),
-            answers=backend.answers_toml,
-            save_path=os.path.join(self.answers_dir, "obelisk-answers.toml"),
-        )
-
-    def _store(self, name: str, value: Any) -> None:
-        c = self.choices
-        if name == "disk" and isinstance(value, Target):
-            if value.is_file:
-                c = replace(c, file_path=value.path, file_size=exact_size(value.image_size or 0))
-            self.choices = replace(c, target=value)
-        elif name == "storage":
-            self.choices = replace(c, layout_request=value)
-        elif name == "image":
-            self.choices = replace(c, image=value)
-        elif name == "system":
-            self.choices = replace(c, system=value)
-        elif name == "users" and isinstance(value, Accounts):
-            self.choices = replace(c, accounts=value)
-
-    def _disk_size(self) -> int:
+    def disk_size(self) -> int:
         target = self.choices.target
         if target is None:
             return 0
@@ -236,10 +274,10 @@ class ObeliskApp(App[Outcome]):
             return target.image_size
         return target.disk.size if target.disk else 0
 
-    def _plan_layout(self, request: LayoutRequest) -> Layout:
+    def plan_layout(self, request: LayoutRequest) -> Layout:
         target = self.choices.target
         sector = target.disk.logical_sector_size if target and target.disk else 512
-        return self.backend.plan_layout(request, disk_size=self._disk_size(), sector_size=sector)
+        return self.backend.plan_layout(request, disk_size=self.disk_size(), sector_size=sector)
 
     # -- confirmation, install and the endings -------------------------------------------
 
@@ -248,7 +286,7 @@ class ObeliskApp(App[Outcome]):
             if yes:
                 self._install(plan)
             else:
-                self.show_step(STEPS.index("summary"))
+                self.show_step(SUMMARY)
 
         self.push_screen(ConfirmErase(plan.target), answered)
 
@@ -290,7 +328,7 @@ class ObeliskApp(App[Outcome]):
     def show_error(self, message: str, *, cancelled: bool = False) -> None:
         def chosen(action: str | None) -> None:
             if action == "retry":
-                self.show_step(STEPS.index("summary"))
+                self.show_step(SUMMARY)
             else:
                 self.exit(Outcome(action=action or "quit", code=1))
 

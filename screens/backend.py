@@ -73,7 +73,7 @@ class Backend(Protocol):
     def timezones(self) -> tuple[str, ...]: ...
 
     def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
-        """Run the install; raise the engine's `Cancelled` after unwinding when `cancel` is set."""
+        """Run the install; once `cancel` is set, unwind and raise `errors.Cancelled`."""
         ...
 
 
@@ -163,9 +163,4 @@ class SystemBackend:
         return execute(plan, cancel=cancel, log_file=log_file)
 
 
-def is_cancelled(exc: BaseException) -> bool:
-    """Whether `exc` is the engine's `Cancelled` (by name: fakes in tests raise their own)."""
-    return type(exc).__name__ == "Cancelled"
-
-
-__all__ = ["Backend", "ImageSummary", "SystemBackend", "is_cancelled", "summarize_report"]
+__all__ = ["Backend", "ImageSummary", "SystemBackend", "summarize_report"]

@@ -1,4 +1,4 @@
-"""Step 2: which disk to erase, or a new disk-image file, with exactly what will be lost."""
+"""The Disk screen: which disk to erase, or a new disk-image file, and exactly what will be lost."""
 
 from __future__ import annotations
 
@@ -55,7 +55,6 @@ def describe_disk(disk: Disk) -> str:
 class DiskScreen(WizardStep[Target]):
     """Pick one candidate disk or the disk-image-file row; excluded disks say why."""
 
-    TITLE_TEXT = "Disk"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "rescan", "Rescan")]
 
     def __init__(

@@ -1,52 +1,11 @@
-"""The two endings: Done (reboot, power off, shell, quit) and Error (retry, shell, quit)."""
+"""The Done screen: the install succeeded; reboot, power off, open a shell or quit."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from screens.ending import Ending
 
 
-class _Ending(Screen[str]):
-    """A message and a row of buttons; dismisses the chosen button's id."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left", "app.focus_previous", "Previous", show=False),
-        Binding("right", "app.focus_next", "Next", show=False),
-    ]
-    HEADING = ""
-    CHOICES: ClassVar[tuple[tuple[str, str], ...]] = ()
-    """(id, label) of each button, the first focused."""
-
-    def __init__(self, lines: tuple[str, ...]) -> None:
-        super().__init__()
-        self.lines = lines
-
-    def compose(self) -> ComposeResult:
-        with Horizontal(id="titlebar"):
-            yield Static("obelisk installer", id="app-title")
-            yield Static(self.HEADING, id="step-title")
-        with Vertical(id="body"):
-            yield Static("\n".join(self.lines), id="ending-text", markup=False)
-        with Horizontal(id="nav"):
-            for choice, label in self.CHOICES:
-                yield Button(label, id=choice, compact=True)
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one(f"#{self.CHOICES[0][0]}").focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id:
-            self.dismiss(event.button.id)
-
-
-class DoneScreen(_Ending):
+class DoneScreen(Ending):
     HEADING = "Installed"
     CHOICES = (
         ("reboot", "Reboot"),
@@ -65,21 +24,3 @@ class DoneScreen(_Ending):
             lines.append(f"Answer file: {answers_path}")
             lines.append(f"Repeat this install with: obelisk install --answers {answers_path}")
         super().__init__(tuple(lines))
-
-
-class ErrorScreen(_Ending):
-    HEADING = "Install failed"
-    CHOICES = (("retry", "Back to summary"), ("shell", "Shell"), ("quit", "Quit"))
-
-    def __init__(self, *, message: str, log_path: str, cancelled: bool = False) -> None:
-        lines = (
-            message,
-            "",
-            "Everything obelisk mounted or attached was released."
-            if cancelled
-            else "obelisk stopped and released everything it had mounted or attached.",
-            f"Details are in the log file: {log_path}",
-        )
-        super().__init__(lines)
-        if cancelled:
-            self.HEADING = "Install cancelled"

@@ -1,4 +1,4 @@
-"""Step 4: the image reference and how to reach it; Inspect checks it without blocking the UI."""
+"""The Image screen: the image reference and how to reach it; Inspect checks it in a worker."""
 
 from __future__ import annotations
 
@@ -45,8 +45,6 @@ def ref_problem(ref: str) -> str:
 
 class ImageScreen(WizardStep[ImageSource]):
     """Enter the reference, optional TLS/auth settings, and inspect it in a thread worker."""
-
-    TITLE_TEXT = "Image"
 
     def __init__(self, source: ImageSource, *, inspect: Inspect) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""The install itself: the engine runs in a thread worker that posts one message per event."""
+"""The Progress screen: the engine runs in a thread worker that posts one message per event."""
 
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, Static
 
-from installer.errors import first_line
+from installer.errors import Cancelled, first_line
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, drain
 from installer.plan import Plan
 from installer.rate import speed_text, time_left_text
-from screens.backend import is_cancelled
 from screens.dialogs.confirm import Confirm
 from screens.widgets.meter import Meter
 from storage.sizes import format_size
@@ -149,15 +148,14 @@ class ProgressScreen(Screen[InstallOutcome]):
                 lambda event: self.post_message(EngineEvent(event)),
             )
             outcome = InstallOutcome(ok=True, result=result)
-        except Exception as exc:  # one handler turns every engine failure into the error screen
-            if is_cancelled(exc):
-                log.info("install cancelled: %s", exc)
-                outcome = InstallOutcome(
-                    ok=False, cancelled=True, message="The install was cancelled and undone."
-                )
-            else:
-                log.exception("install failed")
-                outcome = InstallOutcome(ok=False, message=first_line(exc))
+        except Cancelled as exc:
+            log.info("install cancelled: %s", exc)
+            outcome = InstallOutcome(
+                ok=False, cancelled=True, message="The install was cancelled and undone."
+            )
+        except Exception as exc:  # one handler turns every other failure into the error screen
+            log.exception("install failed")
+            outcome = InstallOutcome(ok=False, message=first_line(exc))
         self.post_message(EngineEnded(outcome))
 
     def on_engine_event(self, message: EngineEvent) -> None:

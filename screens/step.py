@@ -1,7 +1,7 @@
-"""The frame every wizard step shares: title, body, Back/Next, Footer.
+"""The frame every wizard step shares: title bar, body, Back/Next, Footer.
 
 A step composes its fields, validates them and dismisses its value; `None` means Back.
-Only the App knows which step comes next.
+The App's step table (`screens.app.STEPS`) decides which step comes next and what it is called.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from screens.widgets.form import FieldError
 
 T = TypeVar("T")
 
-STEP_TITLES = ("Welcome", "Disk", "Storage", "Image", "System", "Users", "Summary")
-
 
 class WizardStep(Screen[T | None]):
     """Base of the steps before the erase confirmation."""
@@ -29,16 +27,15 @@ class WizardStep(Screen[T | None]):
         Binding("ctrl+n", "next", "Next"),
     ]
 
-    TITLE_TEXT = ""
-    """The step's name in `STEP_TITLES`."""
+    heading = ""
+    """`Step <n> of <count>: <title>`, set by the App from its step table."""
     BACK_LABEL = "Back"
     NEXT_LABEL = "Next"
 
     def compose(self) -> ComposeResult:
-        number = STEP_TITLES.index(self.TITLE_TEXT) + 1
         with Horizontal(id="titlebar"):
             yield Static("obelisk installer", id="app-title")
-            yield Static(f"Step {number} of {len(STEP_TITLES)}: {self.TITLE_TEXT}", id="step-title")
+            yield Static(self.heading, id="step-title")
         with VerticalScroll(id="body"):
             yield from self.compose_body()
         with Horizontal(id="nav"):

@@ -1,4 +1,4 @@
-"""Step 3: the storage layout (root filesystem, swap, ESP size) with a live preview."""
+"""The Storage screen: root filesystem, swap and ESP size, with a live preview of the layout."""
 
 from __future__ import annotations
 
@@ -20,8 +20,6 @@ PlanLayout = Callable[[LayoutRequest], Layout]
 
 class StorageScreen(WizardStep[LayoutRequest]):
     """Choose the layout; the preview shows the exact partitions `plan_layout` computes."""
-
-    TITLE_TEXT = "Storage"
 
     def __init__(self, request: LayoutRequest, *, disk_size: int, plan: PlanLayout) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""Step 7: the plan exactly as `obelisk plan` prints it, and saving it as an answer file."""
+"""The Summary screen: the plan exactly as `obelisk plan` prints it; it can be saved as answers."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from screens.widgets.form import FieldError
 class SummaryScreen(WizardStep[Plan]):
     """Review; Install leads to the erase confirmation, which the App shows."""
 
-    TITLE_TEXT = "Summary"
     NEXT_LABEL = "Install..."
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Step 5: hostname, timezone (type to filter), locale and keymap."""
+"""The System screen: hostname, timezone (type to filter), locale and keymap."""
 
 from __future__ import annotations
 
@@ -33,8 +33,6 @@ def hostname_problem(name: str) -> str:
 
 class SystemScreen(WizardStep[SystemSettings]):
     """System identity settings written into the installed /etc."""
-
-    TITLE_TEXT = "System"
 
     def __init__(self, settings: SystemSettings, *, zones: tuple[str, ...]) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""Step 6: the root account (password typed twice, or locked), an admin user and an SSH key."""
+"""The Users screen: the root account (password typed twice, or locked), an admin and an SSH key."""
 
 from __future__ import annotations
 
@@ -29,8 +29,6 @@ def is_ssh_key(line: str) -> bool:
 
 class UsersScreen(WizardStep[Accounts]):
     """Decide how people log in; passwords leave this screen only as SHA-512 crypt hashes."""
-
-    TITLE_TEXT = "Users"
 
     def __init__(self, accounts: Accounts, *, hash_password: HashPassword) -> None:
         super().__init__()

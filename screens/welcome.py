@@ -1,4 +1,4 @@
-"""Step 1: what will happen, on which firmware, and where the log goes."""
+"""The Welcome screen: what will happen, on which firmware, and where the log goes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from screens.step import WizardStep
 class WelcomeScreen(WizardStep[bool]):
     """Explain the install before asking anything; Back here quits."""
 
-    TITLE_TEXT = "Welcome"
     BACK_LABEL = "Quit"
     NEXT_LABEL = "Start"
 

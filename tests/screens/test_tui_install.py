@@ -11,7 +11,8 @@ from textual.widgets import Button, Input, Log
 
 from screens.app import Outcome
 from screens.dialogs.confirm import ConfirmErase
-from screens.done import DoneScreen, ErrorScreen
+from screens.done import DoneScreen
+from screens.error import ErrorScreen
 from screens.progress import ProgressScreen
 from screens.summary import SummaryScreen
 from screens.users import UsersScreen

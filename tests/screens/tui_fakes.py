@@ -19,9 +19,10 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from installer.answers import load_answers, resolve
-from installer.errors import InstallerError, UserError
+from installer.errors import Cancelled, InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
 from installer.plan import ImageSource, Plan, render
+from screens.app import STEPS as WIZARD_STEPS
 from screens.app import ObeliskApp
 from screens.backend import ImageSummary
 from storage.discover import inventory, load_snapshot
@@ -32,10 +33,6 @@ from storage.sizes import MiB
 DATA = Path(__file__).resolve().parents[1] / "data"
 MACHINE = DATA / "udev" / "sata-server"
 ZONES = ("America/New_York", "Europe/Berlin", "Europe/Paris", "Asia/Tokyo", "UTC")
-
-
-class Cancelled(InstallerError):
-    """Stands in for `installer.engine.Cancelled` (matched by name)."""
 
 
 STEPS = (("check", "Check the plan"), ("partition", "Partition the disk"), ("fetch", "Fetch"))
@@ -149,7 +146,7 @@ def make_app(backend: FakeBackend | None = None, **kwargs: Any) -> ObeliskApp:
     return ObeliskApp(backend or FakeBackend(), **kwargs)
 
 
-ORDER = ("welcome", "disk", "storage", "image", "system", "users", "summary")
+ORDER = tuple(step.name for step in WIZARD_STEPS)
 
 
 async def fill_users(pilot: Pilot[Any], password: str = "secret") -> None:

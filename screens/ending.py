@@ -1,0 +1,46 @@
+"""The frame both endings (Done, Error) share: a heading, a message and a row of buttons."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Static
+
+
+class Ending(Screen[str]):
+    """A message and a row of buttons; dismisses the chosen button's id."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "app.focus_previous", "Previous", show=False),
+        Binding("right", "app.focus_next", "Next", show=False),
+    ]
+    HEADING = ""
+    CHOICES: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """(id, label) of each button, the first focused."""
+
+    def __init__(self, lines: tuple[str, ...]) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="titlebar"):
+            yield Static("obelisk installer", id="app-title")
+            yield Static(self.HEADING, id="step-title")
+        with Vertical(id="body"):
+            yield Static("\n".join(self.lines), id="ending-text", markup=False)
+        with Horizontal(id="nav"):
+            for choice, label in self.CHOICES:
+                yield Button(label, id=choice, compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{self.CHOICES[0][0]}").focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id:
+            self.dismiss(event.button.id)
