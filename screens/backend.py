@@ -127,7 +127,7 @@ class SystemBackend:
         return plan_text(plan)
 
     def answers_toml(self, plan: Plan) -> str:
-        from installer.plan.render import answers_toml
+        from installer.answers.writer import answers_toml
 
         return answers_toml(plan)
 
