@@ -25,7 +25,7 @@ from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warning
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest
-from installer.image.ref import FetchOptions, ImageRef, parse_ref
+from installer.image.ref import ImageRef, parse_ref
 from installer.plan import Plan
 from installer.system import configure
 from storage import discover as discovery
@@ -104,16 +104,6 @@ def steps_for(plan: Plan) -> tuple[_Step, ...]:
     return tuple(steps)
 
 
-def fetch_options(plan: Plan) -> FetchOptions:
-    image = plan.image
-    return FetchOptions(
-        tls_verify=image.tls_verify,
-        authfile=Path(image.authfile) if image.authfile else None,
-        cert_dir=Path(image.cert_dir) if image.cert_dir else None,
-        creds=image.creds,
-    )
-
-
 class _Run:
     """Bookkeeping of one execution: step counter and the cancel flag."""
 
@@ -172,7 +162,7 @@ def execute(
         # 1. Check everything that can be checked without changing anything.
         yield run.start("check")
         ref = _check(plan)
-        opts = fetch_options(plan)
+        opts = plan.image.fetch_options()
         manifest = inspect_manifest(ref, opts)
         scratch = _scratch_dir(manifest.compressed_size)
         yield StepDone(step="check", summary=f"image {manifest.digest} ({manifest.architecture})")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import logging
 import sys
-from pathlib import Path
 
 from installer.answers import Answers, load_answers, resolve
 from installer.errors import InstallerError, UserError
+from installer.image.fetch import inspect_manifest
+from installer.image.ref import parse_ref
 from installer.plan import Plan
 from installer.plan.render import plan_json, plan_text
 from storage.errors import StorageError
@@ -43,18 +43,7 @@ def with_digest(plan: Plan) -> tuple[Plan, str | None]:
     Planning must work offline and before the image exists, so failure only adds a note.
     """
     try:
-        fetch = importlib.import_module("installer.image.fetch")
-        ref_mod = importlib.import_module("installer.image.ref")
-        img = plan.image
-        opts = ref_mod.FetchOptions(
-            tls_verify=img.tls_verify,
-            authfile=Path(img.authfile) if img.authfile else None,
-            cert_dir=Path(img.cert_dir) if img.cert_dir else None,
-            creds=img.creds,
-        )
-        manifest = fetch.inspect_manifest(ref_mod.parse_ref(img.ref), opts)
-    except (ImportError, AttributeError) as exc:
-        return plan, f"image inspection is not available ({exc})"
+        manifest = inspect_manifest(parse_ref(plan.image.ref), plan.image.fetch_options())
     except (InstallerError, StorageError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return plan, f"image not inspected: {first}"

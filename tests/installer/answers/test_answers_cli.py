@@ -120,3 +120,17 @@ def test_plan_shows_the_digest_of_a_reachable_image(
     assert main(["plan", "--answers", str(f), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["image"]["digest"] == image.manifest_digest
     assert not (tmp_path / "disk.img").exists()
+
+
+def test_a_bug_in_image_inspection_is_not_hidden_as_a_note(
+    answers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an unreachable image becomes a note; a programming error must surface."""
+    from installer.image import fetch
+
+    def broken(*_: object) -> None:
+        raise AttributeError("'NoneType' object has no attribute 'path'")
+
+    monkeypatch.setattr(fetch, "_check_local", broken)
+    with pytest.raises(AttributeError, match="no attribute 'path'"):
+        main(["plan", "--answers", str(answers)])

@@ -206,6 +206,10 @@ def test_everything_else_is_carried_into_the_plan(tmp_path: Path) -> None:
     assert plan.post[1].startswith("cat > /etc/motd")
     assert plan.finish is FinishAction.POWEROFF
     assert plan.source == str(data)
+    opts = plan.image.fetch_options()  # how the engine, `obelisk plan` and the TUI reach it
+    assert opts.tls_verify is False and opts.creds == "robot:s3cret"
+    assert opts.authfile == Path("/run/containers/0/auth.json")
+    assert opts.cert_dir == Path("/etc/containers/certs.d/registry.example.com")
 
 
 def test_answers_without_a_file_name_still_resolve(tmp_path: Path) -> None:
