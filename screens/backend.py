@@ -133,9 +133,9 @@ class SystemBackend:
         Path(path).write_text(self.answers_toml(plan))
 
     def load_plan(self, path: str, inventory: Inventory) -> Plan:
-        from installer.answers import load_answers, resolve
+        from installer.answers.load import load_plan
 
-        return resolve(load_answers(path), inventory=inventory)
+        return load_plan(path, kickstart=False, inventory=inventory)
 
     def hash_password(self, password: str) -> str:
         from storage import runner

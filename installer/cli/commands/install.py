@@ -75,7 +75,7 @@ def finish(plan: Plan) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = load_plan(answers=args.answers, kickstart=args.kickstart)
+    plan = load_plan(args.kickstart or args.answers, kickstart=bool(args.kickstart))
     json_mode = args.progress == "json"
     if json_mode:
         print(json.dumps({"event": "Plan", "text": plan_text(plan)}), flush=True)

@@ -8,33 +8,15 @@ import json
 import logging
 import sys
 
-from installer.answers import Answers, load_answers, resolve
+from installer.answers.load import load_plan
 from installer.errors import InstallerError, UserError
 from installer.image.fetch import inspect_manifest
 from installer.image.ref import parse_ref
 from installer.plan import Plan
 from installer.plan.render import plan_json, plan_text
 from storage.errors import StorageError
-from storage.model import Inventory
 
 log = logging.getLogger(__name__)
-
-
-def load(args: argparse.Namespace) -> Answers:
-    if args.kickstart:
-        from installer.answers.kickstart import load_kickstart
-
-        return load_kickstart(args.kickstart)
-    return load_answers(args.answers)
-
-
-def inventory_for(answers: Answers) -> Inventory:
-    """A file target needs no disk scan; anything else is matched against this machine."""
-    if answers.target.file is not None:
-        return Inventory(candidates=(), excluded=())
-    from storage.discover import discover
-
-    return discover()
 
 
 def with_digest(plan: Plan) -> tuple[Plan, str | None]:
@@ -53,8 +35,7 @@ def with_digest(plan: Plan) -> tuple[Plan, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        answers = load(args)
-        plan = resolve(answers, inventory=inventory_for(answers))
+        plan = load_plan(args.kickstart or args.answers, kickstart=bool(args.kickstart))
     except UserError as exc:
         print(str(exc), file=sys.stderr)
         return 2
