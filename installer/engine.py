@@ -285,13 +285,7 @@ def _check(plan: Plan) -> ImageRef:
     runner.require(tools)
     target = plan.target
     if target.is_file:
-        path = Path(target.path)
-        if path.exists() and not path.is_file():
-            raise UserError(f"target {target.path} exists and is not a regular file")
-        if path.exists() and path.stat().st_size > 0 and not target.wipe:
-            raise UserError(
-                f"target file {target.path} already exists: set wipe = true to overwrite it"
-            )
+        safety.check_file_target(target.path, wipe=target.wipe)
     elif not Path(target.path).exists():
         raise UserError(f"target disk {target.path} does not exist")
     return parse_ref(plan.image.ref)

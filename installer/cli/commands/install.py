@@ -20,7 +20,7 @@ from installer.engine import InstallResult, drain, execute
 from installer.errors import UserError
 from installer.plan import FinishAction, Plan
 from installer.plan.render import plan_text
-from storage import runner
+from storage import runner, safety
 from storage.cleanup import signals_raise
 
 log = logging.getLogger(__name__)
@@ -30,10 +30,7 @@ LOG_DIR = Path("/var/log/obelisk")
 
 def erases_data(plan: Plan) -> bool:
     """Whether the install destroys something that exists now."""
-    if plan.target.is_file:
-        path = Path(plan.target.path)
-        return path.exists() and path.stat().st_size > 0
-    return True
+    return not plan.target.is_file or bool(safety.file_contents(plan.target.path))
 
 
 def confirm(plan: Plan, *, assume_yes: bool) -> None:

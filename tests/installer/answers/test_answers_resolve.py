@@ -190,6 +190,10 @@ def test_file_target_checks(tmp_path: Path) -> None:
         plan_for(tmp_path, 'file = "dir.img"\nsize = "8GiB"')
     with pytest.raises(UserError, match="is a device"):
         plan_for(tmp_path, 'file = "/dev/null"\nsize = "8GiB"')
+    # A file with nothing but zeros in it holds nothing to lose: no wipe needed.
+    with open(tmp_path / "blank.img", "wb") as f:
+        f.truncate(8 * GiB)
+    assert not plan_for(tmp_path, 'file = "blank.img"\nsize = "8GiB"').target.wipe
 
 
 def test_everything_else_is_carried_into_the_plan(tmp_path: Path) -> None:
