@@ -9,7 +9,7 @@ import logging
 import sys
 
 from installer.answers.load import load_plan
-from installer.errors import InstallerError, UserError
+from installer.errors import InstallerError
 from installer.image.fetch import inspect_manifest
 from installer.image.ref import parse_ref
 from installer.plan import Plan
@@ -34,11 +34,7 @@ def with_digest(plan: Plan) -> tuple[Plan, str | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        plan = load_plan(args.kickstart or args.answers, kickstart=bool(args.kickstart))
-    except UserError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    plan = load_plan(args.kickstart or args.answers, kickstart=bool(args.kickstart))
     plan, note = with_digest(plan)
     if note:
         log.info("%s", note)

@@ -54,7 +54,7 @@ def test_bad_kickstarts_report_exactly_their_problems(
     assert want
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == f"{path}: {len(want)} problem{'s' if len(want) != 1 else ''}"
+    assert err[0] == f"obelisk: error: {path}: {len(want)} problem{'s' if len(want) != 1 else ''}"
     assert err[1:] == want
 
 
