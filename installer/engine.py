@@ -25,7 +25,7 @@ from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import Cancelled, InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, relay
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest
-from installer.image.ref import FetchOptions, ImageRef, parse_ref
+from installer.image.ref import ImageRef, parse_ref
 from installer.plan import Plan
 from installer.sysroot import var_dir
 from installer.system import configure
@@ -98,16 +98,6 @@ def steps_for(plan: Plan) -> tuple[_Step, ...]:
     return tuple(steps)
 
 
-def fetch_options(plan: Plan) -> FetchOptions:
-    image = plan.image
-    return FetchOptions(
-        tls_verify=image.tls_verify,
-        authfile=Path(image.authfile) if image.authfile else None,
-        cert_dir=Path(image.cert_dir) if image.cert_dir else None,
-        creds=image.creds,
-    )
-
-
 class _Run:
     """Bookkeeping of one execution: step counter and the cancel flag."""
 
@@ -146,7 +136,7 @@ def execute(
         # 1. Check everything that can be checked without changing anything.
         yield run.start("check")
         ref = _check(plan)
-        opts = fetch_options(plan)
+        opts = plan.image.fetch_options()
         manifest = inspect_manifest(ref, opts)
         scratch = _scratch_dir(manifest.compressed_size)
         yield StepDone(step="check", summary=f"image {manifest.digest} ({manifest.architecture})")
@@ -269,13 +259,7 @@ def _check(plan: Plan) -> ImageRef:
     runner.require(tools)
     target = plan.target
     if target.is_file:
-        path = Path(target.path)
-        if path.exists() and not path.is_file():
-            raise UserError(f"target {target.path} exists and is not a regular file")
-        if path.exists() and path.stat().st_size > 0 and not target.wipe:
-            raise UserError(
-                f"target file {target.path} already exists: set wipe = true to overwrite it"
-            )
+        safety.check_file_target(target.path, wipe=target.wipe)
     elif not Path(target.path).exists():
         raise UserError(f"target disk {target.path} does not exist")
     return parse_ref(plan.image.ref)

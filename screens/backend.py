@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from installer.errors import InstallerError
 from installer.events import Event
-from installer.plan import ImageSource, Plan, Target
+from installer.plan import ImageSource, Plan
 from storage.layout import Layout, LayoutRequest
 from storage.model import Inventory
 from storage.sizes import format_size
@@ -113,13 +113,10 @@ class SystemBackend:
         return plan_layout(request, disk_size=disk_size, sector_size=sector_size)
 
     def inspect_image(self, source: ImageSource) -> ImageSummary:
-        from installer.engine import fetch_options
         from installer.image.inspect import inspect_image
         from installer.image.ref import parse_ref
 
-        # The engine's own translation from ImageSource, so Inspect reaches the image the same way.
-        probe = Plan(image=source, target=Target(path="/dev/null"))
-        return summarize_report(inspect_image(parse_ref(source.ref), fetch_options(probe)))
+        return summarize_report(inspect_image(parse_ref(source.ref), source.fetch_options()))
 
     def plan_text(self, plan: Plan) -> str:
         from installer.plan.render import plan_text
@@ -127,7 +124,7 @@ class SystemBackend:
         return plan_text(plan)
 
     def answers_toml(self, plan: Plan) -> str:
-        from installer.plan.render import answers_toml
+        from installer.answers.writer import answers_toml
 
         return answers_toml(plan)
 
@@ -136,9 +133,9 @@ class SystemBackend:
         Path(path).write_text(self.answers_toml(plan))
 
     def load_plan(self, path: str, inventory: Inventory) -> Plan:
-        from installer.answers import load_answers, resolve
+        from installer.answers.load import load_plan
 
-        return resolve(load_answers(path), inventory=inventory)
+        return load_plan(path, kickstart=False, inventory=inventory)
 
     def hash_password(self, password: str) -> str:
         from storage import runner

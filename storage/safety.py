@@ -1,6 +1,7 @@
-"""The last check before anything is erased: is this exactly the disk the plan named, and free?
+"""Whether a target may be erased: the last check before anything is (is this exactly the disk
+the plan named, and free?), and the one rule for overwriting a disk-image file.
 
-`check_target` raises `UnsafeTargetError` (a bad-input error: nothing has been changed yet).
+Both raise `UnsafeTargetError` (a bad-input error: nothing has been changed yet).
 With `OBELISK_TEST_ONLY_LOOP=1` in the environment (the test suite sets it) only loop devices
 backed by files under the test temp tree, or such files themselves, pass: no test can ever
 reach a real disk, whatever a bug upstream hands it.
@@ -8,6 +9,7 @@ reach a real disk, whatever a bug upstream hands it.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -24,6 +26,70 @@ TEST_ONLY_LOOP = "OBELISK_TEST_ONLY_LOOP"
 """Set to `1` to allow only loop devices (and files) under the test root."""
 TEST_ROOT = "OBELISK_TEST_ROOT"
 """The directory test targets must live under; the temp directory when unset."""
+OVERWRITE = "set wipe = true to overwrite it"
+"""How an answer file allows overwriting a disk-image file that holds data."""
+
+
+def check_file_target(path: str, *, wipe: bool, remedy: str = OVERWRITE) -> None:
+    """Refuse a disk-image file target that cannot be (re)created at `path`, or that holds data.
+
+    The one rule for every front end and the engine: a path under /dev, a missing directory and
+    anything but a regular file are refused; a file holding data needs `wipe`, and `remedy` says
+    how to give it. A missing, empty or all-zero file holds nothing.
+    """
+    path = os.path.abspath(path)
+    if path.startswith("/dev/"):
+        raise UnsafeTargetError(f"{path} is a device; name it as the target disk, not a file")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            raise UnsafeTargetError(f"directory {parent} does not exist") from None
+        return
+    except OSError as exc:
+        raise UnsafeTargetError(f"cannot use {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise UnsafeTargetError(f"{path} exists and is not a regular file")
+    if not wipe and file_contents(path):
+        raise UnsafeTargetError(f"{path} already exists; {remedy}")
+
+
+def file_contents(path: str) -> str:
+    """What a disk-image file holds, for messages: "" when it is missing or has no byte but zero."""
+    if not os.path.exists(path) or _all_zero(path):
+        return ""
+    info = mkfs.probe(path)
+    if info.get("PTTYPE"):
+        return f"a {info['PTTYPE']} partition table"
+    if info.get("TYPE"):
+        return f"a {info['TYPE']} filesystem"
+    return "data"
+
+
+def _all_zero(path: str) -> bool:
+    """Whether every byte is zero; reads only the allocated extents of a sparse file."""
+    with open(path, "rb") as f:
+        fd = f.fileno()
+        end = os.fstat(fd).st_size
+        pos = 0
+        while pos < end:
+            try:
+                pos = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as exc:
+                if exc.errno == errno.ENXIO:  # only holes from here to the end
+                    return True
+                raise
+            hole = min(os.lseek(fd, pos, os.SEEK_HOLE), end)
+            f.seek(pos)
+            while pos < hole:
+                chunk = f.read(min(MiB, hole - pos))
+                if not chunk:
+                    return True
+                if chunk.strip(b"\0"):
+                    return False
+                pos += len(chunk)
+    return True
 
 
 def check_target(
@@ -71,32 +137,12 @@ def _check_test_target(real: str) -> None:
 
 
 def _check_file(path: str, *, wipe: bool) -> None:
-    if wipe:
-        return
-    found = _contents(path)
+    """`check_file_target`'s rule once more, naming what would be lost."""
+    found = "" if wipe else file_contents(path)
     if found:
         raise UnsafeTargetError(
             f"disk image {path} already holds {found}: allow wiping it (wipe = true) to erase it"
         )
-
-
-def _contents(path: str) -> str:
-    """What a disk image file holds, for the message; empty when it is blank."""
-    info = mkfs.probe(path)
-    if info.get("PTTYPE"):
-        return f"a {info['PTTYPE']} partition table"
-    if info.get("TYPE"):
-        return f"a {info['TYPE']} filesystem"
-    # Whatever blkid does not recognise (e.g. a 4Kn table read with 512-byte sectors) still
-    # counts as data when the first or last MiB is not blank.
-    size = os.path.getsize(path)
-    with open(path, "rb") as f:
-        head = f.read(MiB)
-        f.seek(max(0, size - MiB))
-        tail = f.read(MiB)
-    if head.strip(b"\0") or tail.strip(b"\0"):
-        return "data"
-    return ""
 
 
 def _check_disk(named: str, real: str, *, inventory: Inventory, wipe: bool) -> None:

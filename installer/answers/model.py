@@ -1,7 +1,7 @@
 """The answer file's schema (version 1): pydantic models, one per TOML section.
 
 Each model checks what it can see alone (types, formats, sizes); rules that span keys of one
-section live in `checks` so their errors can name the exact key and line.
+section live in `installer.answers.validate` so their errors can name the exact key and line.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import stat
 from pathlib import Path
 
 from installer.answers.locate import Loc
@@ -25,6 +24,8 @@ from installer.plan import (
     Target,
     User,
 )
+from storage import safety
+from storage.errors import UnsafeTargetError
 from storage.layout import (
     DEFAULT_ESP_SIZE,
     Filesystem,
@@ -154,21 +155,10 @@ def _file_target(answers: Answers) -> Target:
     if not path.is_absolute():
         path = answers.base_dir / path
     path = Path(os.path.normpath(path))
-    loc: Loc = ("target", "file")
-    if str(path).startswith("/dev/"):
-        raise _fail(answers, loc, f"{path} is a device; use disk = ... for block devices")
     try:
-        st = path.stat()
-    except FileNotFoundError:
-        if not path.parent.is_dir():
-            raise _fail(answers, loc, f"directory {path.parent} does not exist") from None
-    except OSError as exc:
-        raise _fail(answers, loc, f"cannot use {path}: {exc.strerror}") from None
-    else:
-        if not stat.S_ISREG(st.st_mode):
-            raise _fail(answers, loc, f"{path} exists and is not a regular file")
-        if st.st_size and not t.wipe:
-            raise _fail(answers, loc, f"{path} already exists; set wipe = true to overwrite it")
+        safety.check_file_target(str(path), wipe=t.wipe)
+    except UnsafeTargetError as exc:
+        raise _fail(answers, ("target", "file"), str(exc)) from None
     return Target(path=str(path), image_size=t.size, wipe=t.wipe)
 
 

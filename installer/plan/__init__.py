@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
+from installer.image.ref import FetchOptions
 from storage.layout import Layout, LayoutRequest
 from storage.model import Disk
 
@@ -33,6 +35,15 @@ class ImageSource:
     """`user:password` for the registry; kept out of logs and plans."""
     digest: str | None = None
     """The manifest digest (`sha256:...`) when the image was inspected while planning."""
+
+    def fetch_options(self) -> FetchOptions:
+        """How the fetcher reaches this image: the install, `obelisk plan` and the TUI alike."""
+        return FetchOptions(
+            tls_verify=self.tls_verify,
+            authfile=Path(self.authfile) if self.authfile else None,
+            cert_dir=Path(self.cert_dir) if self.cert_dir else None,
+            creds=self.creds,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

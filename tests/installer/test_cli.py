@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from storage.errors import StorageError, UnsafeTargetError
+
 OBELISK = str(Path(sys.executable).parent / "obelisk")
 
 
@@ -37,3 +41,27 @@ def test_chroot_id_after_the_target_is_an_option_not_the_command() -> None:
     assert (args.id, args.argv) == ("abc", ["ls", "-l"])
     args = parse_args(["chroot", "disk.img", "--", "/bin/sh", "-c", "true"])
     assert (args.id, args.argv) == (None, ["/bin/sh", "-c", "true"])
+
+
+def test_an_unsafe_target_is_bad_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`UnsafeTargetError` is refused input (DESIGN 2): exit 2, one `error:` line; not `failed`."""
+    from installer.cli import main as cli
+    from installer.cli.commands import disks
+
+    def refuse(args: object) -> int:
+        raise UnsafeTargetError("refusing /dev/sdz: in use: /dev/sdz1 is mounted at /home")
+
+    monkeypatch.setattr(disks, "run", refuse)
+    assert cli.main(["disks"]) == 2
+    assert capsys.readouterr().err == (
+        "obelisk: error: refusing /dev/sdz: in use: /dev/sdz1 is mounted at /home\n"
+    )
+
+    def broken(args: object) -> int:
+        raise StorageError("sgdisk exited with code 4")
+
+    monkeypatch.setattr(disks, "run", broken)
+    assert cli.main(["disks"]) == 1
+    assert capsys.readouterr().err == "obelisk: failed: sgdisk exited with code 4\n"

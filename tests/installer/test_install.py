@@ -17,9 +17,13 @@ from pathlib import Path
 import pytest
 
 from installer.cli.main import main
+from installer.engine import drain, execute
+from installer.plan import ImageSource, Plan, Target
 from storage import fat, loop, runner
+from storage.errors import UnsafeTargetError
 from storage.fat import FatImage
 from storage.mount import mounted
+from storage.sizes import GiB
 from tests import fakeos
 from tests.registry import Registry
 
@@ -165,6 +169,19 @@ def test_existing_file_target_needs_wipe(
     disk.write_bytes(b"precious" * 1000)
     assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 2
     assert "wipe" in capsys.readouterr().err
+    assert disk.read_bytes() == b"precious" * 1000
+
+
+def test_the_engine_checks_a_file_target_by_the_same_rule(tmp_path: Path) -> None:
+    """A plan from any front end: the engine refuses a file holding data before the image."""
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"precious" * 1000)
+    plan = Plan(
+        image=ImageSource(ref=f"oci:{tmp_path}/no-such-layout:1"),
+        target=Target(path=str(disk), image_size=4 * GiB),
+    )
+    with pytest.raises(UnsafeTargetError, match=r"disk\.img already exists; set wipe = true"):
+        drain(execute(plan))
     assert disk.read_bytes() == b"precious" * 1000
 
 

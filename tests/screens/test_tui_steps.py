@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
 
-from installer.plan.render import answers_toml, plan_text
+from installer.answers.writer import answers_toml
+from installer.plan.render import plan_text
 from screens.app import ObeliskApp, Outcome
 from screens.disk import DiskScreen
 from screens.image import ImageScreen

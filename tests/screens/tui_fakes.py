@@ -19,6 +19,7 @@ from textual.app import App
 from textual.pilot import Pilot
 
 from installer.answers import load_answers, resolve
+from installer.answers.writer import answers_toml
 from installer.errors import Cancelled, InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
 from installer.plan import ImageSource, Plan, render
@@ -79,7 +80,7 @@ class FakeBackend:
         return render.plan_text(plan)
 
     def answers_toml(self, plan: Plan) -> str:
-        return render.answers_toml(plan)
+        return answers_toml(plan)
 
     def write_answers(self, plan: Plan, path: str) -> None:
         """Kept in memory: the tests must not write into the machine's /var/log."""

@@ -128,6 +128,37 @@ def test_blank_or_missing_file_needs_no_wipe(tmp_path: Path) -> None:
         safety.check_target(str(blank), inventory=EMPTY, wipe=False, planned_path=str(blank))
 
 
+def test_data_anywhere_in_a_file_needs_wipe(tmp_path: Path) -> None:
+    """One rule for file targets: a file holds nothing only when every byte of it is zero."""
+    image = tmp_path / "disk.img"
+    loop.create_sparse(image, 64 * MiB)
+    with open(image, "r+b") as f:
+        f.seek(32 * MiB)
+        f.write(b"not in the first or last MiB")
+    with pytest.raises(UnsafeTargetError, match="already holds data"):
+        safety.check_target(str(image), inventory=EMPTY, wipe=False, planned_path=str(image))
+    with pytest.raises(UnsafeTargetError, match=r"disk\.img already exists; set wipe = true"):
+        safety.check_file_target(str(image), wipe=False)
+    safety.check_file_target(str(image), wipe=True)
+    zeros = tmp_path / "zeros.img"
+    zeros.write_bytes(bytes(3 * MiB))  # allocated, not sparse, and still blank
+    assert safety.file_contents(str(zeros)) == ""
+    safety.check_file_target(str(zeros), wipe=False)
+    assert safety.file_contents(str(tmp_path / "missing.img")) == ""
+
+
+def test_a_file_target_must_be_a_file_in_a_directory(tmp_path: Path) -> None:
+    with pytest.raises(UnsafeTargetError, match=r"directory .*/nope does not exist"):
+        safety.check_file_target(str(tmp_path / "nope" / "d.img"), wipe=True)
+    with pytest.raises(UnsafeTargetError, match="exists and is not a regular file"):
+        safety.check_file_target(str(tmp_path), wipe=True)
+    with pytest.raises(UnsafeTargetError, match="/dev/null is a device"):
+        safety.check_file_target("/dev/null", wipe=True)
+    (tmp_path / "used.img").write_bytes(b"precious")
+    with pytest.raises(UnsafeTargetError, match=r"used\.img already exists; remove it"):
+        safety.check_file_target(str(tmp_path / "used.img"), wipe=False, remedy="remove it")
+
+
 def test_test_guard_refuses_real_disks_and_outside_files(tmp_path: Path) -> None:
     assert os.environ[safety.TEST_ONLY_LOOP] == "1"  # set for the whole suite by conftest
     for real_disk in ("/dev/vda", "/dev/sda", "/dev/nvme0n1"):

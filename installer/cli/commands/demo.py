@@ -14,7 +14,9 @@ from installer.engine import InstallResult, execute
 from installer.errors import UserError
 from installer.events import drain
 from installer.plan import BootSettings, ImageSource, Plan, Target
+from storage import safety
 from storage.cleanup import signals_raise
+from storage.errors import UnsafeTargetError
 from storage.sizes import parse_size
 
 
@@ -36,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
         size = parse_size(args.size)
     except ValueError as exc:
         raise UserError(f"--size {args.size}: {exc}") from None
-    if output.exists() and (not output.is_file() or output.stat().st_size > 0):
-        raise UserError(f"--output {output}: already exists: remove it or choose another file")
-    if not output.parent.is_dir():
-        raise UserError(f"--output {output}: directory {output.parent} does not exist")
+    try:
+        safety.check_file_target(str(output), wipe=False, remedy="remove it or choose another file")
+    except UnsafeTargetError as exc:
+        raise UserError(f"--output: {exc}") from None
 
     with signals_raise():
         image = demo.demo_image(rebuild=args.rebuild, on_line=lambda line: _say(f"  {line}"))

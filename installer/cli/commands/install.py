@@ -21,7 +21,7 @@ from installer.errors import UserError
 from installer.events import drain
 from installer.plan import FinishAction, Plan
 from installer.plan.render import plan_text
-from storage import runner
+from storage import runner, safety
 from storage.cleanup import signals_raise
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,7 @@ LOG_DIR = Path("/var/log/obelisk")
 
 def erases_data(plan: Plan) -> bool:
     """Whether the install destroys something that exists now."""
-    if plan.target.is_file:
-        path = Path(plan.target.path)
-        return path.exists() and path.stat().st_size > 0
-    return True
+    return not plan.target.is_file or bool(safety.file_contents(plan.target.path))
 
 
 def confirm(plan: Plan, *, assume_yes: bool) -> None:
@@ -76,7 +73,7 @@ def finish(plan: Plan) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = load_plan(answers=args.answers, kickstart=args.kickstart)
+    plan = load_plan(args.kickstart or args.answers, kickstart=bool(args.kickstart))
     json_mode = args.progress == "json"
     if json_mode:
         print(json.dumps({"event": "Plan", "text": plan_text(plan)}), flush=True)

@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib
 import json
 import logging
 import sys
-from pathlib import Path
 
-from installer.answers import Answers, load_answers, resolve
-from installer.errors import InstallerError, UserError, first_line
+from installer.answers.load import load_plan
+from installer.errors import InstallerError, first_line
+from installer.image.fetch import inspect_manifest
+from installer.image.ref import parse_ref
 from installer.plan import Plan
 from installer.plan.render import plan_json, plan_text
 from storage.errors import StorageError
-from storage.model import Inventory
 
 log = logging.getLogger(__name__)
-
-
-def load(args: argparse.Namespace) -> Answers:
-    if args.kickstart:
-        from installer.answers.kickstart import load_kickstart
-
-        return load_kickstart(args.kickstart)
-    return load_answers(args.answers)
-
-
-def inventory_for(answers: Answers) -> Inventory:
-    """A file target needs no disk scan; anything else is matched against this machine."""
-    if answers.target.file is not None:
-        return Inventory(candidates=(), excluded=())
-    from storage.discover import discover
-
-    return discover()
 
 
 def with_digest(plan: Plan) -> tuple[Plan, str | None]:
@@ -43,18 +25,7 @@ def with_digest(plan: Plan) -> tuple[Plan, str | None]:
     Planning must work offline and before the image exists, so failure only adds a note.
     """
     try:
-        fetch = importlib.import_module("installer.image.fetch")
-        ref_mod = importlib.import_module("installer.image.ref")
-        img = plan.image
-        opts = ref_mod.FetchOptions(
-            tls_verify=img.tls_verify,
-            authfile=Path(img.authfile) if img.authfile else None,
-            cert_dir=Path(img.cert_dir) if img.cert_dir else None,
-            creds=img.creds,
-        )
-        manifest = fetch.inspect_manifest(ref_mod.parse_ref(img.ref), opts)
-    except (ImportError, AttributeError) as exc:
-        return plan, f"image inspection is not available ({exc})"
+        manifest = inspect_manifest(parse_ref(plan.image.ref), plan.image.fetch_options())
     except (InstallerError, StorageError, OSError) as exc:
         return plan, f"image not inspected: {first_line(exc)}"
     digest = str(manifest.digest)
@@ -62,12 +33,7 @@ def with_digest(plan: Plan) -> tuple[Plan, str | None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        answers = load(args)
-        plan = resolve(answers, inventory=inventory_for(answers))
-    except UserError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    plan = load_plan(args.kickstart or args.answers, kickstart=bool(args.kickstart))
     plan, note = with_digest(plan)
     if note:
         log.info("%s", note)

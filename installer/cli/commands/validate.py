@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from installer.answers import Answers, load_answers
-from installer.errors import UserError
-
-KICKSTART_SUFFIXES = (".ks", ".cfg")
-
-
-def load_any(path: str) -> Answers:
-    """An answer file, or a kickstart when the name says so (`.ks`, `.cfg`)."""
-    if path.endswith(KICKSTART_SUFFIXES):
-        from installer.answers.kickstart import load_kickstart
-
-        return load_kickstart(path)
-    return load_answers(path)
+from installer.answers.load import load_file
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        load_any(args.file)
-    except UserError as exc:
-        # Every problem, one per line: the CLI's handler would print only the first.
-        print(str(exc), file=sys.stderr)
-        return 2
+    # A bad file is a UserError listing every problem; the CLI prints it whole and exits 2.
+    load_file(args.file)
     print(f"{args.file}: valid")
     return 0

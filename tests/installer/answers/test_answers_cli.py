@@ -81,7 +81,7 @@ def test_plan_reports_every_problem(tmp_path: Path, capsys: pytest.CaptureFixtur
     )
     assert main(["plan", "--answers", str(f)]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"{f}: 3 problems",
+        f"obelisk: error: {f}: 3 problems",
         f"{f}:3: image.ref: image reference is empty: give e.g. docker://registry/name:tag",
         f'{f}:5: target.file: a file target needs size = "..." (e.g. size = "8GiB")',
         f"{f}:7: finish.action: must be one of 'reboot', 'poweroff' or 'none' (got 'halt')",
@@ -94,7 +94,7 @@ def test_plan_refuses_an_existing_file_without_wipe(
     (tmp_path / "out" / "disk.img").write_bytes(b"precious")
     assert main(["plan", "--answers", str(answers)]) == 2
     assert capsys.readouterr().err == (
-        f"{answers}:7: target.file: {tmp_path}/out/disk.img already exists; "
+        f"obelisk: error: {answers}:7: target.file: {tmp_path}/out/disk.img already exists; "
         "set wipe = true to overwrite it\n"
     )
     assert (tmp_path / "out" / "disk.img").read_bytes() == b"precious"
@@ -120,3 +120,17 @@ def test_plan_shows_the_digest_of_a_reachable_image(
     assert main(["plan", "--answers", str(f), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["image"]["digest"] == image.manifest_digest
     assert not (tmp_path / "disk.img").exists()
+
+
+def test_a_bug_in_image_inspection_is_not_hidden_as_a_note(
+    answers: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only an unreachable image becomes a note; a programming error must surface."""
+    from installer.image import fetch
+
+    def broken(*_: object) -> None:
+        raise AttributeError("'NoneType' object has no attribute 'path'")
+
+    monkeypatch.setattr(fetch, "_check_local", broken)
+    with pytest.raises(AttributeError, match="no attribute 'path'"):
+        main(["plan", "--answers", str(answers)])

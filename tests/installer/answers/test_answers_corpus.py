@@ -47,7 +47,7 @@ def test_bad_files_report_exactly_their_problems(
     err = capsys.readouterr().err.splitlines()
     want = expected(path)
     n = len(want)
-    assert err[0] == f"{path}: {n} problem{'s' if n != 1 else ''}"
+    assert err[0] == f"obelisk: error: {path}: {n} problem{'s' if n != 1 else ''}"
     assert err[1:] == want
 
 

@@ -10,6 +10,7 @@ from answers_machines import MACHINE, SAMSUNG, WD
 
 from installer.answers import resolve
 from installer.answers.kickstart import load_kickstart, parse_kickstart
+from installer.answers.load import load_file, load_plan
 from installer.cli.main import main
 from installer.errors import UserError
 from installer.plan import FinishAction
@@ -53,7 +54,7 @@ def test_bad_kickstarts_report_exactly_their_problems(
     assert want
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == f"{path}: {len(want)} problem{'s' if len(want) != 1 else ''}"
+    assert err[0] == f"obelisk: error: {path}: {len(want)} problem{'s' if len(want) != 1 else ''}"
     assert err[1:] == want
 
 
@@ -82,6 +83,18 @@ def test_the_bootc_kickstart_maps_onto_the_plan() -> None:
     )
     assert plan.finish is FinishAction.REBOOT
     assert plan.source == str(DATA / "good" / "bootc.ks")
+
+
+def test_the_loader_reads_kickstart_by_name_unless_told(tmp_path: Path) -> None:
+    bootc = DATA / "good" / "bootc.ks"
+    plan = load_plan(str(bootc), inventory=MACHINE)
+    assert plan == resolve(load_kickstart(bootc), inventory=MACHINE)
+    cfg = tmp_path / "anaconda.cfg"
+    cfg.write_text(bootc.read_text())
+    assert load_file(str(cfg)).target.wipe
+    # `--answers x.ks` means an answer file whatever the name: TOML, and not valid TOML here.
+    with pytest.raises(UserError, match="TOML syntax error"):
+        load_file(str(bootc), kickstart=False)
 
 
 def test_without_a_drive_the_machine_must_have_exactly_one_disk() -> None:

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from installer.answers import load_answers, resolve
+from installer.answers.writer import answers_toml
 from installer.plan import (
     BootSettings,
     FinishAction,
@@ -23,7 +24,7 @@ from installer.plan import (
     Target,
     User,
 )
-from installer.plan.render import answers_toml, plan_json, plan_text
+from installer.plan.render import plan_json, plan_text
 from storage.layout import ROOT_FILESYSTEMS, LayoutRequest, plan_layout
 from storage.sizes import GiB, MiB
 

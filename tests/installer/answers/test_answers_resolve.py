@@ -190,6 +190,10 @@ def test_file_target_checks(tmp_path: Path) -> None:
         plan_for(tmp_path, 'file = "dir.img"\nsize = "8GiB"')
     with pytest.raises(UserError, match="is a device"):
         plan_for(tmp_path, 'file = "/dev/null"\nsize = "8GiB"')
+    # A file with nothing but zeros in it holds nothing to lose: no wipe needed.
+    with open(tmp_path / "blank.img", "wb") as f:
+        f.truncate(8 * GiB)
+    assert not plan_for(tmp_path, 'file = "blank.img"\nsize = "8GiB"').target.wipe
 
 
 def test_everything_else_is_carried_into_the_plan(tmp_path: Path) -> None:
@@ -206,6 +210,10 @@ def test_everything_else_is_carried_into_the_plan(tmp_path: Path) -> None:
     assert plan.post[1].startswith("cat > /etc/motd")
     assert plan.finish is FinishAction.POWEROFF
     assert plan.source == str(data)
+    opts = plan.image.fetch_options()  # how the engine, `obelisk plan` and the TUI reach it
+    assert opts.tls_verify is False and opts.creds == "robot:s3cret"
+    assert opts.authfile == Path("/run/containers/0/auth.json")
+    assert opts.cert_dir == Path("/etc/containers/certs.d/registry.example.com")
 
 
 def test_answers_without_a_file_name_still_resolve(tmp_path: Path) -> None:
