@@ -29,13 +29,14 @@ from pykickstart.version import makeVersion
 from installer.answers.locate import Loc
 from installer.answers.model import Answers
 from installer.answers.validate import (
+    BOM,
     Problem,
     field_name,
     problems_error,
+    read_text,
     shown,
     validate_data,
 )
-from installer.errors import UserError
 
 SUPPORTED = frozenset(
     {
@@ -468,6 +469,7 @@ def _scan_sections(text: str) -> list[Problem]:
 
 def parse_kickstart(text: str, *, source: str, base_dir: Path) -> Answers:
     """Kickstart text -> `Answers`, or one `UserError` with every problem by line."""
+    text = text.removeprefix(BOM)
     parser = _Parser()
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -506,11 +508,5 @@ def parse_kickstart(text: str, *, source: str, base_dir: Path) -> Answers:
 
 def load_kickstart(path: str | Path) -> Answers:
     """Read a kickstart file as obelisk answers."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the kickstart file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise problems_error(str(path), [Problem(1, "", "not UTF-8 text")]) from None
-    return parse_kickstart(text, source=str(path), base_dir=p.resolve().parent)
+    text = read_text(path, "kickstart file")
+    return parse_kickstart(text, source=str(path), base_dir=Path(path).resolve().parent)

@@ -226,3 +226,10 @@ def test_resolution_problems_name_the_kickstart_line(tmp_path: Path) -> None:
         "Samsung SSD 980 1TB, serial S1, 1000 GiB) holds data (/dev/nvme0n1p1, /dev/nvme0n1p2); "
         "set wipe = true (kickstart: clearpart --all) to erase it"
     )
+
+
+def test_a_utf8_bom_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ks = tmp_path / "notepad.ks"
+    ks.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
+    assert main(["validate", str(ks)]) == 0
+    assert load_kickstart(ks).image.ref == "docker://registry.example.com/os:1"
