@@ -20,6 +20,7 @@ from pydantic import (
     PrivateAttr,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from installer.errors import UserError
 from installer.image.ref import parse_ref
@@ -47,9 +48,10 @@ class Section(BaseModel):
 # --- value types -------------------------------------------------------------------------------
 
 
-def _size(value: Any) -> Any:
+def _size(value: Any, kind: str = "size_type") -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        return value  # the strict int check reports the type
+        # Not "must be an integer": a size is usually written as a string. validate words it.
+        raise PydanticCustomError(kind, "must be a size")
     try:
         return parse_size(value)
     except SizeError as exc:
@@ -83,7 +85,7 @@ def _at_least(minimum: int) -> Callable[[int], int]:
 def _swap(value: Any) -> Any:
     if value == "off":
         return 0
-    return _size(value)
+    return _size(value, "swap_type")
 
 
 SwapSize = Annotated[

@@ -132,6 +132,10 @@ _TYPES = {
     "model_attributes_type": "must be a table",
     "dict_type": "must be a table",
 }
+_SIZES = {
+    "size_type": 'must be a size (e.g. "2GiB")',
+    "swap_type": 'must be a size (e.g. "2GiB") or "off"',
+}
 
 
 def _describe(value: Any) -> str:
@@ -155,6 +159,8 @@ def _message(error: Mapping[str, Any], loc: Loc) -> str:
         return "must be an array of tables: write [[users]] (one per user), not [users]"
     if kind in _TYPES:
         return f"{_TYPES[kind]} (got {_describe(value)})"
+    if kind in _SIZES:
+        return f"{_SIZES[kind]}, not {_describe(value)}"
     if kind in ("greater_than_equal", "less_than_equal"):
         ctx = error.get("ctx", {})
         word, bound = ("least", ctx.get("ge")) if "ge" in ctx else ("most", ctx.get("le"))
