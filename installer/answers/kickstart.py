@@ -29,13 +29,14 @@ from pykickstart.version import makeVersion
 from installer.answers.locate import Loc
 from installer.answers.model import Answers
 from installer.answers.validate import (
+    BOM,
     Problem,
     field_name,
     problems_error,
+    read_text,
     shown,
     validate_data,
 )
-from installer.errors import UserError
 
 SUPPORTED = frozenset(
     {
@@ -151,6 +152,8 @@ class _Builder:
         self.h = parser.handler
         self.data: dict[str, Any] = {"version": 1}
         self.where: dict[Loc, int] = {}
+        self.labels: dict[tuple[str, ...], str] = {}
+        """How this file names a key, where that differs from `LABELS` (which command said it)."""
         self.problems: list[Problem] = []
 
     def unsupported(self, line: int, what: str) -> None:
@@ -166,6 +169,10 @@ class _Builder:
         node[str(loc[-1])] = value
         for i in range(1, len(loc) + 1):
             self.where.setdefault(loc[:i], line)
+
+    def label(self, loc: Sequence[str | int]) -> str:
+        key = tuple(p for p in loc if isinstance(p, str))
+        return self.labels.get(key) or _label(loc)
 
     def line_of(self, loc: Sequence[str | int]) -> int:
         loc = tuple(loc)
@@ -206,7 +213,7 @@ class _Builder:
             self.data["image"] = {}  # reported as `bootc --source-imgref: missing`
 
     def target(self) -> None:
-        drives: list[tuple[str, int]] = []
+        drives: list[tuple[str, int, str]] = []
         line = self.seen("clearpart")
         wipe = False
         if line:
@@ -215,7 +222,7 @@ class _Builder:
                 wipe = True
             else:
                 self.unsupported(line, "clearpart without --all (obelisk erases the whole disk)")
-            drives += [(d, line) for d in cp.drives]
+            drives += [(d, line, "clearpart --drives") for d in cp.drives]
             if cp.disklabel and cp.disklabel != "gpt":
                 self.unsupported(line, f"clearpart --disklabel={cp.disklabel} (obelisk writes GPT)")
         line_i = self.seen("ignoredisk")
@@ -225,8 +232,8 @@ class _Builder:
                 self.unsupported(line_i, "ignoredisk --drives (name the one disk with --only-use)")
             if ig.interactive:
                 self.unsupported(line_i, "ignoredisk --interactive")
-            drives += [(d, line_i) for d in ig.onlyuse]
-        names = sorted({_device(d) for d, _ in drives})
+            drives += [(d, line_i, "ignoredisk --only-use") for d in ig.onlyuse]
+        names = sorted({_device(d) for d, _, _ in drives})
         at = drives[0][1] if drives else (line or line_i or 1)
         if len(names) > 1:
             self.refuse(
@@ -236,9 +243,12 @@ class _Builder:
             )
         if names:
             self.put(("target", "disk"), names[0], at)
+            self.labels["target", "disk"] = drives[0][2]
         else:
             # No drive named: accept only a machine with exactly one eligible disk.
             self.put(("target", "match"), {}, at)
+            if line or line_i:
+                self.labels["target", "match"] = "clearpart" if line else "ignoredisk"
         self.put(("target", "wipe"), wipe, at)
 
     def storage(self) -> None:
@@ -468,6 +478,7 @@ def _scan_sections(text: str) -> list[Problem]:
 
 def parse_kickstart(text: str, *, source: str, base_dir: Path) -> Answers:
     """Kickstart text -> `Answers`, or one `UserError` with every problem by line."""
+    text = text.removeprefix(BOM)
     parser = _Parser()
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -498,7 +509,7 @@ def parse_kickstart(text: str, *, source: str, base_dir: Path) -> Answers:
         source=source,
         base_dir=base_dir,
         line_of=builder.line_of,
-        field_of=_label,
+        field_of=builder.label,
         extra=problems,
         optional={"image"} if parser.failed & {"bootc", "ostreecontainer"} else (),
     )
@@ -506,11 +517,5 @@ def parse_kickstart(text: str, *, source: str, base_dir: Path) -> Answers:
 
 def load_kickstart(path: str | Path) -> Answers:
     """Read a kickstart file as obelisk answers."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the kickstart file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise problems_error(str(path), [Problem(1, "", "not UTF-8 text")]) from None
-    return parse_kickstart(text, source=str(path), base_dir=p.resolve().parent)
+    text = read_text(path, "kickstart file")
+    return parse_kickstart(text, source=str(path), base_dir=Path(path).resolve().parent)

@@ -1,7 +1,8 @@
 """Line numbers for TOML keys: `tomllib` gives none, so scan the text for headers and keys.
 
 The scan only has to be right for documents `tomllib` accepted; for anything else it must
-merely not fail. A location it cannot place falls back to its nearest placed parent.
+merely not fail. A location it cannot place falls back to its nearest placed parent. The same
+scan measures how deeply values nest, so a hostile file is refused before `tomllib` recurses.
 """
 
 from __future__ import annotations
@@ -48,7 +49,15 @@ class Locator:
 
     def __init__(self, text: str) -> None:
         self.lines: dict[Loc, int] = {}
+        self.implied: dict[Loc, int] = {}
+        """Tables a header defines only as its parents: `[a.b.c]` defines `a` and `a.b`."""
+        self.deepest = (0, 1)
+        """The deepest nesting of `[`/`{` in a value, and the first line that reaches it."""
         self._scan(text)
+
+    def _header(self, key: Loc, number: int) -> None:
+        for end in range(1, len(key)):
+            self.implied.setdefault(key[:end], number)
 
     def _scan(self, text: str) -> None:
         table: Loc = ()
@@ -64,11 +73,13 @@ class Locator:
                     index = counts.get(key, 0)
                     counts[key] = index + 1
                     table = (*key, index)
+                    self._header(key, number)
                     self.lines.setdefault(key, number)
                     self.lines[table] = number
                     continue
                 if m := _TABLE.match(stripped):
                     table = _within(_split_key(m.group("key")), counts)
+                    self._header(table, number)
                     self.lines.setdefault(table, number)
                     continue
                 if m := _KEY.match(stripped):
@@ -76,7 +87,9 @@ class Locator:
                     for end in range(len(table) + 1, len(path) + 1):
                         self.lines.setdefault(path[:end], number)  # `a.b = 1` defines `a` too
                     line = stripped[m.end() :]
-            in_string, depth = _track(line, in_string, depth)
+            in_string, depth, peak = _track(line, in_string, depth)
+            if peak > self.deepest[0]:
+                self.deepest = (peak, number)
 
     def line(self, loc: Sequence[str | int]) -> int:
         """The line of `loc`, or of its nearest parent that has one (1 for the document)."""
@@ -84,18 +97,21 @@ class Locator:
         while loc:
             if loc in self.lines:
                 return self.lines[loc]
+            if loc in self.implied:
+                return self.implied[loc]
             loc = loc[:-1]
         return 1
 
 
-def _track(line: str, in_string: str | None, depth: int) -> tuple[str | None, int]:
-    """Follow strings and brackets through one line of a value."""
+def _track(line: str, in_string: str | None, depth: int) -> tuple[str | None, int, int]:
+    """Follow strings and brackets through one line of a value; also the deepest it reached."""
     i = 0
+    peak = depth
     while i < len(line):
         if in_string is not None:
             end = line.find(in_string, i)
             if end < 0:
-                return in_string, depth
+                return in_string, depth, peak
             i = end + 3
             in_string = None
             continue
@@ -116,7 +132,8 @@ def _track(line: str, in_string: str | None, depth: int) -> tuple[str | None, in
         else:
             if c in "[{":
                 depth += 1
+                peak = max(peak, depth)
             elif c in "]}":
                 depth = max(0, depth - 1)
             i += 1
-    return in_string, depth
+    return in_string, depth, peak

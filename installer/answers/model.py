@@ -6,6 +6,7 @@ section live in `installer.answers.validate` so their errors can name the exact 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic import (
     PrivateAttr,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from installer.errors import UserError
 from installer.image.ref import parse_ref
@@ -47,9 +49,10 @@ class Section(BaseModel):
 # --- value types -------------------------------------------------------------------------------
 
 
-def _size(value: Any) -> Any:
+def _size(value: Any, kind: str = "size_type") -> Any:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        return value  # the strict int check reports the type
+        # Not "must be an integer": a size is usually written as a string. validate words it.
+        raise PydanticCustomError(kind, "must be a size")
     try:
         return parse_size(value)
     except SizeError as exc:
@@ -83,7 +86,7 @@ def _at_least(minimum: int) -> Callable[[int], int]:
 def _swap(value: Any) -> Any:
     if value == "off":
         return 0
-    return _size(value)
+    return _size(value, "swap_type")
 
 
 SwapSize = Annotated[
@@ -214,6 +217,7 @@ def check_karg(value: str) -> str:
 
 
 def _abs_dev_path(value: str) -> str:
+    _printable(value)
     if not value.startswith("/dev/"):
         raise ValueError(
             f"{value!r} is not a device path; use /dev/disk/by-id/... (see `obelisk disks`), "
@@ -234,6 +238,25 @@ def _nonempty(value: str) -> str:
     return value
 
 
+def _printable(value: str) -> str:
+    # A NUL would reach os.stat() as a ValueError; a line break is never meant.
+    if any(not c.isprintable() for c in value):
+        raise ValueError("must be one path, without line breaks or control characters")
+    return value
+
+
+def _one_path(value: str) -> str:
+    """What a path's text alone can rule out; whether it exists is for `resolve` (this machine)."""
+    return _printable(_nonempty(value))
+
+
+def _file_path(value: str) -> str:
+    _one_path(value)
+    if os.path.basename(value) in ("", ".", ".."):
+        raise ValueError(f"{value!r} names a directory; give the path of a file")
+    return value
+
+
 Hostname = Annotated[str, AfterValidator(check_hostname)]
 Timezone = Annotated[str, AfterValidator(check_timezone)]
 Locale = Annotated[str, AfterValidator(check_locale)]
@@ -246,6 +269,8 @@ ImageRef = Annotated[str, AfterValidator(check_image_ref)]
 Karg = Annotated[str, AfterValidator(check_karg)]
 DevicePath = Annotated[str, AfterValidator(_abs_dev_path)]
 NonEmpty = Annotated[str, AfterValidator(_nonempty)]
+FilePath = Annotated[str, AfterValidator(_file_path)]
+DirPath = Annotated[str, AfterValidator(_one_path)]
 
 
 # --- sections ----------------------------------------------------------------------------------
@@ -260,9 +285,9 @@ class ImageAnswers(Section):
         description="reference later updates follow (default: ref); set it for offline installs",
     )
     tls_verify: bool = True
-    authfile: NonEmpty | None = Field(default=None, description="containers-auth.json(5) file")
-    cert_dir: NonEmpty | None = None
-    creds_file: NonEmpty | None = Field(
+    authfile: FilePath | None = Field(default=None, description="containers-auth.json(5) file")
+    cert_dir: DirPath | None = None
+    creds_file: FilePath | None = Field(
         default=None, description="file holding USER:PASSWORD, relative to the answer file"
     )
 
@@ -285,7 +310,7 @@ class TargetAnswers(Section):
 
     disk: DevicePath | None = Field(default=None, description="/dev/disk/by-id/... path")
     match: MatchAnswers | None = None
-    file: NonEmpty | None = Field(
+    file: FilePath | None = Field(
         default=None, description="disk-image file to create, relative to the answer file"
     )
     size: Size | None = Field(default=None, description="size of the disk-image file")
@@ -325,10 +350,10 @@ class RootAnswers(Section):
     """`[root]`: the root account. Only hashes, never plaintext passwords."""
 
     password_hash: PasswordHash | None = None
-    password_hash_file: NonEmpty | None = None
+    password_hash_file: FilePath | None = None
     locked: bool = False
     ssh_keys: list[SshKey] = []
-    ssh_keys_file: NonEmpty | None = None
+    ssh_keys_file: FilePath | None = None
 
 
 class UserAnswers(Section):
@@ -339,9 +364,9 @@ class UserAnswers(Section):
     groups: list[GroupName] = []
     admin: bool = Field(default=False, description="member of the image's sudo/wheel group")
     password_hash: PasswordHash | None = None
-    password_hash_file: NonEmpty | None = None
+    password_hash_file: FilePath | None = None
     ssh_keys: list[SshKey] = []
-    ssh_keys_file: NonEmpty | None = None
+    ssh_keys_file: FilePath | None = None
 
 
 class PostAnswers(Section):

@@ -162,11 +162,22 @@ def _file_target(answers: Answers) -> Target:
     return Target(path=str(path), image_size=t.size, wipe=t.wipe)
 
 
+def _room(answers: Answers) -> Loc:
+    """The key that decides how much room the layout gets, for "too small" errors: a file's
+    size; for a disk the storage sizes asked for, or (none asked for) the disk chosen."""
+    t = answers.target
+    if t.file is not None:
+        return ("target", "size")
+    if "storage" in answers.model_fields_set:
+        return ("storage",)
+    return ("target", "match" if t.match is not None else "disk")
+
+
 def _layout(answers: Answers, request: LayoutRequest, size: int, sector: int) -> Layout:
     try:
         return plan_layout(request, disk_size=size, sector_size=sector)
     except LayoutError as exc:
-        raise _fail(answers, ("storage",), str(exc)) from None
+        raise _fail(answers, _room(answers), str(exc)) from None
 
 
 def layout_request(answers: Answers) -> LayoutRequest:
@@ -186,8 +197,39 @@ def _path(answers: Answers, value: str | None) -> str | None:
     return str(p if p.is_absolute() else answers.base_dir / p)
 
 
+def _image_path(answers: Answers, key: str, value: str | None, *, directory: bool) -> str | None:
+    """`image.authfile` / `image.cert-dir` on this machine: there, of the right kind, readable.
+    Validation checked their shape; skopeo would only trip over them mid-install."""
+    path = _path(answers, value)
+    if path is None:
+        return None
+    loc: Loc = ("image", key)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise _fail(answers, loc, f"{path} does not exist") from None
+    except OSError as exc:
+        raise _fail(answers, loc, f"cannot use {path}: {exc.strerror or exc}") from None
+    if directory and not stat.S_ISDIR(st.st_mode):
+        raise _fail(answers, loc, f"{path} is not a directory")
+    if not directory and not stat.S_ISREG(st.st_mode):
+        raise _fail(answers, loc, f"{path} is not a regular file")
+    try:
+        if directory:
+            os.listdir(path)
+        else:
+            with open(path, "rb"):
+                pass
+    except OSError as exc:
+        raise _fail(answers, loc, f"cannot read {path}: {exc.strerror or exc}") from None
+    return path
+
+
 def resolve(answers: Answers, *, inventory: Inventory, image_size: int | None = None) -> Plan:
     """Decide the whole install; `image_size` (unpacked bytes), when known, must fit the root."""
+    i = answers.image
+    authfile = _image_path(answers, "authfile", i.authfile, directory=False)
+    cert_dir = _image_path(answers, "cert-dir", i.cert_dir, directory=True)
     request = layout_request(answers)
     if answers.target.file is not None:
         target = _file_target(answers)
@@ -200,19 +242,19 @@ def resolve(answers: Answers, *, inventory: Inventory, image_size: int | None = 
     if image_size is not None and layout.root.size < 2 * image_size:
         raise _fail(
             answers,
-            ("storage",),
+            _room(answers),
             f"the root partition ({format_size(layout.root.size)}) is too small for the image "
             f"({format_size(image_size)} unpacked; the install needs twice that while fetching)",
         )
-    i, r = answers.image, answers.root
+    r = answers.root
     sysa = answers.system
     return Plan(
         image=ImageSource(
             ref=i.ref,
             track=i.track,
             tls_verify=i.tls_verify,
-            authfile=_path(answers, i.authfile),
-            cert_dir=_path(answers, i.cert_dir),
+            authfile=authfile,
+            cert_dir=cert_dir,
             creds=answers.creds,
         ),
         target=target,

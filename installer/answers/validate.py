@@ -34,6 +34,11 @@ _BARE = re.compile(r"[A-Za-z0-9_-]+")
 LineOf = Callable[[Sequence[str | int]], int]
 
 MAX_SECRET_FILE = 256 * 1024
+MAX_FILE = 1024 * 1024
+"""Answer files and kickstarts are a few KiB; anything near this is not one."""
+MAX_NESTING = 32
+"""Deepest `[`/`{` nesting accepted: the schema needs 3, and `tomllib` recurses per level."""
+BOM = "\ufeff"
 PLAINTEXT = (
     "plaintext passwords are not accepted; put a crypt(3) hash in password-hash "
     "(make one with `openssl passwd -6` or `mkpasswd -m yescrypt`)"
@@ -127,6 +132,10 @@ _TYPES = {
     "model_attributes_type": "must be a table",
     "dict_type": "must be a table",
 }
+_SIZES = {
+    "size_type": 'must be a size (e.g. "2GiB")',
+    "swap_type": 'must be a size (e.g. "2GiB") or "off"',
+}
 
 
 def _describe(value: Any) -> str:
@@ -150,6 +159,8 @@ def _message(error: Mapping[str, Any], loc: Loc) -> str:
         return "must be an array of tables: write [[users]] (one per user), not [users]"
     if kind in _TYPES:
         return f"{_TYPES[kind]} (got {_describe(value)})"
+    if kind in _SIZES:
+        return f"{_SIZES[kind]}, not {_describe(value)}"
     if kind in ("greater_than_equal", "less_than_equal"):
         ctx = error.get("ctx", {})
         word, bound = ("least", ctx.get("ge")) if "ge" in ctx else ("most", ctx.get("le"))
@@ -361,30 +372,58 @@ def validate_data(
     )
 
 
+_DEEP = f"obelisk reads at most {MAX_NESTING} levels of [ ] and {{ }} (an answer file needs 3)"
 _AT = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def _too_large(source: str) -> UserError:
+    return UserError(
+        f"{source}: larger than {format_size(MAX_FILE)}; an answer file or kickstart is a few KiB"
+    )
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A bounded read of an answer file or kickstart as UTF-8, without the BOM Notepad writes."""
+    try:
+        with Path(path).open("rb") as f:
+            raw = f.read(MAX_FILE + 1)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE:
+        raise _too_large(str(path))
+    try:
+        return raw.decode("utf-8").removeprefix(BOM)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise problems_error(str(path), [Problem(line, "", "not UTF-8 text")]) from None
 
 
 def parse_answers(text: str, *, source: str, base_dir: Path) -> Answers:
     """Validate answer-file text; `source` names it in messages."""
+    text = text.removeprefix(BOM)
+    if len(text) > MAX_FILE:
+        raise _too_large(source)
+    locator = Locator(text)
+    depth, at = locator.deepest
+    if depth > MAX_NESTING:
+        raise problems_error(
+            source, [Problem(at, "", f"values nested {depth} levels deep; {_DEEP}")]
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = _AT.match(str(exc))
         line, msg = (int(m["line"]), f"{m['msg']} (column {m['col']})") if m else (1, str(exc))
         raise problems_error(source, [Problem(line, "", f"TOML syntax error: {msg}")]) from None
-    return validate_data(data, source=source, base_dir=base_dir, line_of=Locator(text).line)
+    except RecursionError:
+        # The scan above bounds nesting; this is the net should it ever undercount.
+        raise problems_error(
+            source, [Problem(at, "", f"values nested too deeply; {_DEEP}")]
+        ) from None
+    return validate_data(data, source=source, base_dir=base_dir, line_of=locator.line)
 
 
 def load_answers(path: str | Path) -> Answers:
     """Read and validate an answer file; pure apart from reading it and its `*-file` secrets."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the answer file: {exc.strerror or exc}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise problems_error(str(path), [Problem(line, "", "not UTF-8 text")]) from None
-    return parse_answers(text, source=str(path), base_dir=p.resolve().parent)
+    text = read_text(path, "answer file")
+    return parse_answers(text, source=str(path), base_dir=Path(path).resolve().parent)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from installer.answers import json_schema, load_answers
+import installer.answers.validate as validate
+from installer.answers import json_schema, load_answers, parse_answers
 from installer.cli.main import main
 from installer.errors import UserError
 
@@ -110,3 +111,69 @@ def test_the_schema_names_every_section_and_forbids_unknown_keys() -> None:
     assert schema["additionalProperties"] is False
     assert all(d["additionalProperties"] is False for d in schema["$defs"].values())
     assert "null" not in json.dumps(schema)
+
+
+MINIMAL = 'version = 1\n[image]\nref = "docker://r.example/os:1"\n[target]\nfile = "x.img"\n'
+
+
+def test_a_utf8_bom_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Notepad starts UTF-8 files with EF BB BF; the lines after it keep their numbers.
+    f = tmp_path / "notepad.toml"
+    f.write_bytes(b"\xef\xbb\xbf" + (MINIMAL + 'size = "8GiB"\n').encode())
+    assert main(["validate", str(f)]) == 0
+    f.write_bytes(b"\xef\xbb\xbf" + (MINIMAL + 'size = "lots"\n').encode())
+    assert main(["validate", str(f)]) == 2
+    assert capsys.readouterr().err.splitlines()[1] == (
+        f"{f}:6: target.size: not a size: 'lots' (use e.g. 512MiB, 1GiB, 20G)"
+    )
+
+
+def nested(depth: int) -> str:
+    return MINIMAL + 'size = "8GiB"\n[system]\nx = ' + "{ a = " * depth + "1" + " }" * depth + "\n"
+
+
+@pytest.mark.parametrize("depth", [33, 400, 100_000])
+def test_deep_nesting_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], depth: int
+) -> None:
+    f = tmp_path / "deep.toml"
+    f.write_text(nested(depth))
+    assert main(["validate", str(f)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{f}: 1 problem",
+        f"{f}:8: values nested {depth} levels deep; obelisk reads at most 32 levels of [ ] and "
+        "{ } (an answer file needs 3)",
+    ]
+
+
+def test_nesting_up_to_the_bound_is_parsed(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        parse_answers(nested(32), source="a.toml", base_dir=tmp_path)
+    assert str(info.value).splitlines()[1:] == ["a.toml:8: system.x: unknown key"]
+
+
+def test_a_recursion_error_from_tomllib_is_still_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bound is the first line of defence; should the scan ever undercount, tomllib's
+    # RecursionError must not become a traceback either.
+    monkeypatch.setattr(validate, "MAX_NESTING", 10**9)
+    with pytest.raises(UserError) as info:
+        parse_answers(nested(5000), source="a.toml", base_dir=tmp_path)
+    assert str(info.value).splitlines() == [
+        "a.toml: 1 problem",
+        "a.toml:8: values nested too deeply; obelisk reads at most 32 levels of [ ] and { } "
+        "(an answer file needs 3)",
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".ks"])
+def test_the_file_size_is_bounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+) -> None:
+    f = tmp_path / f"huge{suffix}"
+    f.write_text(MINIMAL + 'size = "8GiB"\n' + "#" * (1024 * 1024) + "\n")
+    assert main(["validate", str(f)]) == 2
+    assert capsys.readouterr().err == (
+        f"{f}: larger than 1 MiB; an answer file or kickstart is a few KiB\n"
+    )

@@ -239,3 +239,34 @@ def test_resolution_problems_name_the_kickstart_line(tmp_path: Path) -> None:
         "Samsung SSD 980 1TB, serial S1, 1000 GiB) holds data (/dev/nvme0n1p1, /dev/nvme0n1p2); "
         "set wipe = true (kickstart: clearpart --all) to erase it"
     )
+
+
+def test_a_utf8_bom_is_accepted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ks = tmp_path / "notepad.ks"
+    ks.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
+    assert main(["validate", str(ks)]) == 0
+    assert load_kickstart(ks).image.ref == "docker://registry.example.com/os:1"
+
+
+def test_a_missing_clearpart_drive_is_named_as_written(tmp_path: Path) -> None:
+    text = BASE.replace("clearpart --all --initlabel", "clearpart --all --drives=nvme9n1")
+    with pytest.raises(UserError) as info:
+        resolve(parse_kickstart(text, source="a.ks", base_dir=tmp_path), inventory=MACHINE)
+    assert (
+        str(info.value).splitlines()[0] == "a.ks:3: clearpart --drives: /dev/nvme9n1 was not found"
+    )
+    text = BASE + "ignoredisk --only-use=nvme9n1\n"
+    with pytest.raises(UserError) as info:
+        resolve(parse_kickstart(text, source="a.ks", base_dir=tmp_path), inventory=MACHINE)
+    assert str(info.value).splitlines()[0] == (
+        "a.ks:5: ignoredisk --only-use: /dev/nvme9n1 was not found"
+    )
+
+
+def test_no_drive_named_is_reported_at_clearpart(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
+        resolve(parse_kickstart(BASE, source="a.ks", base_dir=tmp_path), inventory=MACHINE)
+    assert str(info.value).splitlines()[0] == (
+        "a.ks:3: clearpart: 3 disks match; make the match select exactly one "
+        "(add serial, by-id, or largest/smallest)"
+    )

@@ -68,3 +68,20 @@ def test_crlf_and_odd_separators() -> None:
     text = 'version = 1\r\n[image]\r\nref = "a\u2028b"\r\n[target]\r\nfile = "x"\r\n'
     at = Locator(text).line
     assert at(("target", "file")) == 5
+
+
+def test_a_header_places_the_tables_it_implies() -> None:
+    # `[system.a.b]` defines `system.a` on its own line; an explicit header still wins.
+    text = 'version = 1\n[system.a.b]\nc = 1\n[image.x.y.z]\n[image]\nref = "r"\n'
+    tomllib.loads(text)
+    at = Locator(text).line
+    assert at(("system", "a")) == 2
+    assert at(("system",)) == 2
+    assert at(("image", "x", "y")) == 4
+    assert at(("image",)) == 5
+
+
+def test_the_deepest_nesting_and_its_line() -> None:
+    text = 'a = [1, [2]]\n[t]\nb = { c = [[{ d = "[[[[" }]] }  # [[[[\nm = """\n[[[[\n"""\n'
+    tomllib.loads(text)
+    assert Locator(text).deepest == (4, 3)

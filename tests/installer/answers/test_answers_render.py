@@ -42,12 +42,24 @@ def snapshot(name: str, text: str) -> None:
     assert text == path.read_text()
 
 
-def test_plan_text_full_disk() -> None:
+def full_plan() -> Plan:
+    """full.toml resolved, with its machine paths (resolve checks they exist) fixed for snapshots."""
     plan = resolve(load_answers(DATA / "good" / "full.toml"), inventory=MACHINE)
+    assert plan.image.authfile and os.path.samefile(
+        plan.image.authfile, DATA / "secrets" / "auth.json"
+    )
+    image = dataclasses.replace(
+        plan.image,
+        authfile="/run/containers/0/auth.json",
+        cert_dir="/etc/containers/certs.d/registry.example.com",
+    )
+    return dataclasses.replace(plan, source="answers.toml", image=image)
+
+
+def test_plan_text_full_disk() -> None:
+    plan = full_plan()
     plan = dataclasses.replace(
-        plan,
-        source="answers.toml",
-        image=dataclasses.replace(plan.image, digest="sha256:" + "ab" * 32),
+        plan, image=dataclasses.replace(plan.image, digest="sha256:" + "ab" * 32)
     )
     text = plan_text(plan)
     snapshot("full.txt", text)
@@ -82,8 +94,7 @@ def test_plan_text_without_a_layout() -> None:
 
 
 def test_plan_json_is_stable_and_secret_free() -> None:
-    plan = resolve(load_answers(DATA / "good" / "full.toml"), inventory=MACHINE)
-    data = plan_json(dataclasses.replace(plan, source="answers.toml"))
+    data = plan_json(full_plan())
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     snapshot("full.json", text)
     assert HASH not in text and "s3cret" not in text
@@ -157,8 +168,8 @@ def plans(draw: st.DrawFn, directory: Path) -> Plan:
             ref=draw(st.sampled_from(["docker://r.example/os:1", "oci:/srv/os:2", "dir:/x"])),
             track=draw(st.none() | st.just("docker://r.example/os:stable")),
             tls_verify=draw(st.booleans()),
-            authfile=draw(st.none() | st.just("/etc/auth.json")),
-            cert_dir=draw(st.none() | st.just("/etc/certs")),
+            authfile=draw(st.none() | st.just(str(directory / "auth.json"))),
+            cert_dir=draw(st.none() | st.just(str(directory / "certs"))),
         ),
         target=target,
         layout_request=request,
@@ -196,6 +207,8 @@ def plans(draw: st.DrawFn, directory: Path) -> Plan:
 )
 @given(data=st.data())
 def test_answers_toml_round_trips_random_plans(tmp_path: Path, data: st.DataObject) -> None:
+    (tmp_path / "auth.json").write_text("{}")
+    (tmp_path / "certs").mkdir(exist_ok=True)
     plan = data.draw(plans(tmp_path))
     out = tmp_path / "saved.toml"
     out.write_text(answers_toml(plan), encoding="utf-8")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 from answers_machines import MACHINE, SAMSUNG, SATA, WD
 
 from installer.answers import load_answers, parse_answers, resolve
+from installer.cli.main import main
 from installer.errors import UserError
 from installer.plan import FinishAction, Plan
 from storage.layout import Filesystem
@@ -157,9 +159,27 @@ def test_layout_follows_storage(tmp_path: Path) -> None:
     assert plan.layout.root.filesystem is Filesystem.BTRFS
 
 
-def test_a_layout_that_does_not_fit_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"answers.toml:\d+: storage: disk is too small"):
+def test_a_file_too_small_names_its_size(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as info:
         plan_for(tmp_path, 'file = "d.img"\nsize = "2GiB"')
+    assert str(info.value) == (
+        f"{tmp_path}/answers.toml:7: target.size: disk is too small: 2 GiB (2147483648 bytes), "
+        "this layout needs at least 3074 MiB (ESP 1 GiB + root 2 GiB + 2 MiB for the partition "
+        "tables)"
+    )
+    # With [storage] written, still the file's size: that is what a person grows.
+    with pytest.raises(UserError, match=r"answers.toml:7: target.size: disk is too small"):
+        plan_for(tmp_path, 'file = "d.img"\nsize = "2GiB"', '[storage]\nswap = "1GiB"\n')
+
+
+def test_a_disk_too_small_names_the_disk_or_the_storage_asked_for(tmp_path: Path) -> None:
+    tiny = Inventory(candidates=(dataclasses.replace(WD, size=2 * GiB),), excluded=())
+    with pytest.raises(UserError, match=r"answers.toml:6: target.disk: disk is too small"):
+        plan_for(tmp_path, f'disk = "{WD.by_id}"', inventory=tiny)
+    with pytest.raises(UserError, match=r"answers.toml:6: target.match: disk is too small"):
+        plan_for(tmp_path, "match = {}", inventory=tiny)
+    with pytest.raises(UserError, match=r"answers.toml:7: storage: disk is too small"):
+        plan_for(tmp_path, "match = {}", '[storage]\nswap = "1GiB"\n', inventory=tiny)
 
 
 def test_the_image_must_fit_the_root(tmp_path: Path) -> None:
@@ -167,6 +187,56 @@ def test_the_image_must_fit_the_root(tmp_path: Path) -> None:
     assert resolve(a, inventory=MACHINE, image_size=GiB).layout is not None
     with pytest.raises(UserError, match="too small for the image"):
         resolve(a, inventory=MACHINE, image_size=2 * GiB)
+
+
+def test_the_image_that_does_not_fit_a_file_names_its_size(tmp_path: Path) -> None:
+    a = load_answers(answers(tmp_path, 'file = "d.img"\nsize = "4GiB"'))
+    with pytest.raises(UserError, match=r"answers.toml:7: target.size: the root partition"):
+        resolve(a, inventory=MACHINE, image_size=2 * GiB)
+
+
+FILE = 'file = "d.img"\nsize = "8GiB"'
+
+
+def image_answers(tmp_path: Path, keys: str) -> Path:
+    f = tmp_path / "answers.toml"
+    f.write_text(f"version = 1\n{IMAGE}{keys}\n[target]\n{FILE}\n")
+    return f
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ('authfile = "auth.json"', "4: image.authfile: {d}/auth.json does not exist"),
+        ('authfile = "a-dir"', "4: image.authfile: {d}/a-dir is not a regular file"),
+        ('cert-dir = "certs.d"', "4: image.cert-dir: {d}/certs.d does not exist"),
+        ('cert-dir = "a-file"', "4: image.cert-dir: {d}/a-file is not a directory"),
+        (
+            'authfile = "a-file"\ncert-dir = "/dev/null"',
+            "5: image.cert-dir: /dev/null is not a directory",
+        ),
+    ],
+)
+def test_image_paths_are_checked_on_this_machine(
+    tmp_path: Path, keys: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-dir").mkdir()
+    (tmp_path / "a-file").write_text("{}")
+    f = image_answers(tmp_path, keys)
+    # Their shape is fine, so validate (no machine) passes; plan (this machine) refuses.
+    assert main(["validate", str(f)]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--answers", str(f)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"{f}:{message.format(d=tmp_path)}"]
+
+
+def test_image_paths_that_exist_reach_the_plan(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "auth.json").write_text("{}")
+    f = image_answers(tmp_path, 'authfile = "auth.json"\ncert-dir = "certs"')
+    plan = resolve(load_answers(f), inventory=MACHINE)
+    assert plan.image.authfile == str(tmp_path / "auth.json")
+    assert plan.image.cert_dir == str(tmp_path / "certs")
 
 
 def test_file_target_is_relative_to_the_answer_file(tmp_path: Path) -> None:
