@@ -10,6 +10,8 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager
 from types import FrameType
 from typing import Any, TypeVar
 
+from storage.errors import BadInput
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -35,8 +37,12 @@ class CleanupStack:
 
     def __exit__(self, *exc: Any) -> None:
         # Never swallows the exception: an unwind is always followed by the error that caused it.
+        # After bad input the unwind is routine: the one line the person sees is the error.
         if exc[0] is not None:
-            log.warning("unwinding after %s", exc[0].__name__)
+            quiet = issubclass(exc[0], BadInput)
+            log.log(
+                logging.DEBUG if quiet else logging.WARNING, "unwinding after %s", exc[0].__name__
+            )
         self._stack.__exit__(*exc)
 
     def enter(self, cm: AbstractContextManager[T]) -> T:
