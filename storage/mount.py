@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from storage import runner
-from storage.errors import StorageError
+from storage import mkfs, runner
+from storage.errors import BadInput, StorageError
 
 log = logging.getLogger(__name__)
 
 TOOLS = {"mount": "mount", "umount": "mount"}
 """Programs this module runs, for `runner.require` at the start of an install."""
+
+
+class NoFilesystemError(StorageError, BadInput):
+    """The device holds no filesystem at all: the person named a disk that was never set up."""
+
 
 UNMOUNT_ATTEMPTS = 20
 UNMOUNT_DELAY = 0.1
@@ -100,8 +106,21 @@ def mounted(
     if opts:
         argv += ["-o", ",".join(opts)]
     argv += [os.fspath(source), os.fspath(target_path)]
-    with _mounted_by(argv, target_path) as path:
+    with _mounted_by(argv, target_path, source=os.fspath(source)) as path:
         yield path
+
+
+def _explain_no_filesystem(source: str) -> None:
+    """mount(8) says "wrong fs type, bad option, bad superblock…" in four lines; say what it is."""
+    try:
+        is_device = stat.S_ISBLK(os.stat(source).st_mode)
+    except OSError:
+        return
+    if is_device and not mkfs.probe(source).get("TYPE"):
+        raise NoFilesystemError(
+            f"cannot mount {source}: it holds no filesystem (blkid finds none), so the partition "
+            "was never formatted or has been wiped"
+        ) from None
 
 
 @contextmanager
@@ -131,8 +150,13 @@ def bind(
 
 
 @contextmanager
-def _mounted_by(argv: list[str], target: Path) -> Iterator[Path]:
-    runner.run(argv)
+def _mounted_by(argv: list[str], target: Path, *, source: str | None = None) -> Iterator[Path]:
+    try:
+        runner.run(argv)
+    except runner.CommandError:
+        if source is not None:
+            _explain_no_filesystem(source)
+        raise
     try:
         yield target
     finally:
