@@ -15,3 +15,8 @@ class StorageError(Exception):
 
 class UnsafeTargetError(StorageError, BadInput):
     """The target disk must not be touched (excluded, in use, not named by the plan)."""
+
+
+class DeviceInUseError(UnsafeTargetError):
+    """The disk or file is already attached or mounted: the message names the holders and the
+    commands that release them."""
