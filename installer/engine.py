@@ -262,6 +262,8 @@ def _check(plan: Plan) -> ImageRef:
         safety.check_file_target(target.path, wipe=target.wipe)
     elif not Path(target.path).exists():
         raise UserError(f"target disk {target.path} does not exist")
+    if Path(target.path).exists():
+        loop.claim(target.path)  # attached or mounted already (a killed run's are released)
     return parse_ref(plan.image.ref)
 
 

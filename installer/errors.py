@@ -1,13 +1,13 @@
 """The engine's exception family. `UserError` means bad input: exit code 2, nothing changed."""
 
-from storage.errors import StorageError
+from storage.errors import BadInput, StorageError
 
 
 class InstallerError(Exception):
     """An install step failed (exit code 1 after cleanup)."""
 
 
-class UserError(InstallerError):
+class UserError(InstallerError, BadInput):
     """Bad input from the person or their files: exit code 2, nothing was changed on disk."""
 
 
@@ -21,4 +21,4 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-__all__ = ["Cancelled", "InstallerError", "StorageError", "UserError", "first_line"]
+__all__ = ["BadInput", "Cancelled", "InstallerError", "StorageError", "UserError", "first_line"]

@@ -4,6 +4,11 @@ Works on a partition device (`/dev/loop0p1`) or on a whole disk-image file with 
 offset (`FatImage("disk.img", offset=1 MiB)`, mtools' `@@offset`), so no loop device either.
 Paths inside the filesystem are written `/EFI/BOOT/BOOTX64.EFI` (leading slash optional); FAT
 compares names without regard to case, and so does `exists`.
+
+mtools never fsyncs: what it wrote sits in the page cache of the device or file, and a power cut
+loses it (a torn FAT can lose files that were there before). Every write here therefore ends by
+fsyncing the device or image file before it returns, so what a caller wrote next (a boot entry
+that names these files) never reaches the disk ahead of them.
 """
 
 from __future__ import annotations
@@ -76,6 +81,18 @@ def _mtools(tool: str, image: FatImage, *args: str, check: bool = True) -> runne
     return result
 
 
+def _sync(image: FatImage) -> None:
+    """Make what mtools wrote durable: fsync of a block device also flushes the disk's cache."""
+    try:
+        fd = os.open(image.path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise FatError(f"could not flush {image.path} to disk: {exc.strerror}") from exc
+
+
 def _clean(result: runner.Result) -> str:
     text = (result.stderr + result.stdout).replace(_NOISE, "\n" + _NOISE)
     lines = [
@@ -139,7 +156,12 @@ def listdir(target: Target, path: str = "/") -> list[str]:
 
 def mkdir(target: Target, path: str) -> None:
     """Create `path` and its parents; existing directories are fine (idempotent)."""
-    image, where = _image(target), _norm(path)
+    image = _image(target)
+    _mkdir(image, _norm(path))
+    _sync(image)
+
+
+def _mkdir(image: FatImage, where: PurePosixPath) -> None:
     if _lookup(image, where) is True:
         return
     current = PurePosixPath("/")
@@ -158,8 +180,9 @@ def write_file(target: Target, local_path: str | os.PathLike[str], dest: str) ->
         raise FatError(f"not a file: {local_path}")
     if _lookup(image, where) is True:
         raise FatError(f"{where} on {image.spec} is a directory, not a file")
-    mkdir(image, str(where.parent))
+    _mkdir(image, where.parent)
     _mtools("mcopy", image, "-o", "-Q", os.fspath(local_path), _m(where))
+    _sync(image)
 
 
 def write_bytes(target: Target, data: bytes, dest: str) -> None:
@@ -173,9 +196,10 @@ def write_bytes(target: Target, data: bytes, dest: str) -> None:
 def write_tree(target: Target, local_dir: str | os.PathLike[str], dest: str = "/") -> None:
     """Copy the contents of a local directory into `dest` recursively, replacing files."""
     image, where = _image(target), _norm(dest)
-    mkdir(image, str(where))
+    _mkdir(image, where)
     for entry in sorted(Path(local_dir).iterdir()):
         _mtools("mcopy", image, "-s", "-o", "-Q", os.fspath(entry), _m(where) + "/")
+    _sync(image)
 
 
 def read_bytes(target: Target, path: str) -> bytes:
@@ -203,6 +227,7 @@ def remove(target: Target, path: str, *, recursive: bool = False, missing_ok: bo
         _mtools("mdeltree" if recursive else "mrd", image, _m(where))
     else:
         _mtools("mdel", image, _m(where))
+    _sync(image)
 
 
 def rename(target: Target, src: str, dst: str) -> None:
@@ -216,5 +241,6 @@ def rename(target: Target, src: str, dst: str) -> None:
         raise FatError(f"no file or directory {old} on {image.spec}")
     if _lookup(image, new) is True:
         raise FatError(f"cannot replace directory {new} on {image.spec}")
-    mkdir(image, str(new.parent))
+    _mkdir(image, new.parent)
     _mtools("mren", image, "-D", "o", _m(old), _m(new))
+    _sync(image)

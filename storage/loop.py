@@ -1,21 +1,27 @@
 """Sparse disk-image files and the loop devices that expose them as disks.
 
-The kernel here has no udev daemon: partition nodes appear only when the kernel is told about
-the partitions (pyparted's commit, or `partx -a`), so `wait_for_partitions` nudges it.
+A file is attached once at most: `claim` refuses a disk or file that something already holds
+(one filesystem seen through two devices is corrupted), except what a killed obelisk left
+behind, which it releases. The kernel here has no udev daemon: partition nodes appear only when
+the kernel is told about the partitions (pyparted's commit, or `partx -a`), so
+`wait_for_partitions` nudges it.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
 import os
 import stat
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from storage import runner
-from storage.errors import StorageError
+from storage import cleanup, holders, mount, runner
+from storage.errors import DeviceInUseError, StorageError
+from storage.holders import backing_file as backing_file
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,7 @@ def create_sparse(path: str | os.PathLike[str], size: int, *, overwrite: bool = 
             raise StorageError(
                 f"{path} already exists and is not empty: choose another path or allow overwriting"
             )
+        claim(path)  # never truncate a file under a loop device or a mount
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:  # truncates an existing file to 0 first: no stale data stays
         f.truncate(size)
@@ -61,26 +68,108 @@ def _sys_block(device: str) -> Path:
     return Path("/sys/class/block") / os.path.basename(os.path.realpath(device))
 
 
-def backing_file(device: str) -> str | None:
-    """The file behind loop `device`, or None when it is not attached."""
-    try:
-        return (_sys_block(device) / "loop" / "backing_file").read_text().strip()
-    except OSError:
-        return None
-
-
 def _kernel_partitions(device: str) -> list[str]:
     base = _sys_block(device)
     name = base.name
     return sorted(p.name for p in base.glob(f"{name}*") if (p / "partition").exists())
 
 
+def claim(target: str | os.PathLike[str]) -> None:
+    """Make sure nothing holds `target` (a disk or a disk-image file) before obelisk uses it.
+
+    What an obelisk that is gone left attached or mounted (its ledger says so, and no process
+    uses it) is released, and that is logged. Anything else raises `DeviceInUseError`: one line
+    with each holder and the commands that release it.
+    """
+    named = os.fspath(target)
+    held = holders.find(named)
+    if not held:
+        return
+    ledger = cleanup.ledger()
+
+    def entry(kind: str, name: str, source: str | None = None) -> cleanup.Held | None:
+        return next(
+            (
+                h
+                for h in reversed(ledger)
+                if (h.kind, h.name) == (kind, name) and source in (None, h.source)
+            ),
+            None,
+        )
+
+    found = [entry("mount", m.target) for m in held.mounts]
+    found += [
+        entry("loop", d, (backing_file(d) or "").removesuffix(" (deleted)"))
+        for d in held.loops
+        if not holders.autoclear(d)
+    ]
+    running = sorted({h.pid for h in found if h is not None and h.alive})
+    if running:
+        pids = ", ".join(map(str, running))
+        raise DeviceInUseError(
+            f"refusing {named}: obelisk (PID {pids}) is using it ({held.describe()}): "
+            "wait for it to finish"
+        )
+    left = [h for h in found if h is not None]
+    if held.users or held.kernel or len(left) != len(found):
+        raise DeviceInUseError(held.refusal())
+    _release(named, held, left)
+
+
+def _release(named: str, held: holders.Holding, left: list[cleanup.Held]) -> None:
+    """Undo what a killed obelisk left: unmount in reverse order, detach, strike its ledger."""
+    pids = ", ".join(str(p) for p in sorted({h.pid for h in left}))
+    log.warning("releasing %s, left by obelisk (PID %s, gone): %s", named, pids, held.describe())
+    try:
+        for entry in reversed(held.mounts):
+            mount.unmount(entry.target, lazy=False)
+            _remove_mountpoint(entry.target)
+        for device in reversed(held.loops):
+            if not holders.autoclear(device):
+                detach(device, (backing_file(device) or "").removesuffix(" (deleted)"))
+    except StorageError as exc:
+        raise DeviceInUseError(f"{held.refusal()} (releasing it failed: {exc})") from exc
+    cleanup.forget(left)
+    again = holders.find(named)
+    if again:
+        raise DeviceInUseError(again.refusal())
+
+
+def _remove_mountpoint(where: str) -> None:
+    """The empty temp directory a killed run mounted on goes too (and its obelisk-* parent)."""
+    with suppress(OSError):
+        os.rmdir(where)
+        parent = os.path.dirname(where)
+        if os.path.basename(parent).startswith("obelisk-"):
+            os.rmdir(parent)
+
+
+@contextmanager
+def _exclusive(path: str) -> Iterator[None]:
+    """Hold an advisory lock on the file for the block: two obelisk runs never race to attach."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            claim(path)  # names the other run when it has attached already
+            raise DeviceInUseError(
+                f"refusing {path}: another obelisk run is using it: wait for it to finish"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def attach(path: Path, *, sector_size: int | None = None, read_only: bool = False) -> Iterator[str]:
     """Attach `path` to a free loop device for the block; yields `/dev/loopN`.
 
-    On exit the kernel forgets the partitions (`partx -d`) and the device is detached; a device
-    that someone already detached is fine.
+    A file that is attached or mounted already is refused (or released, see `claim`). On exit
+    the kernel forgets the partitions (`partx -d`) and the device is detached; a device that
+    someone already detached is fine.
     """
     real = os.path.realpath(path)
     argv = ["losetup", "--find", "--show", "--partscan"]
@@ -88,14 +177,18 @@ def attach(path: Path, *, sector_size: int | None = None, read_only: bool = Fals
         argv += ["--sector-size", str(sector_size)]
     if read_only:
         argv.append("--read-only")
-    device = runner.output([*argv, real]).strip()
-    if not device.startswith("/dev/loop"):
-        raise StorageError(f"losetup gave no loop device for {real}: {device!r}")
-    log.info("attached %s to %s", real, device)
-    try:
-        yield device
-    finally:
-        detach(device, real)
+    with _exclusive(real):
+        claim(real)
+        device = runner.output([*argv, real]).strip()
+        if not device.startswith("/dev/loop"):
+            raise StorageError(f"losetup gave no loop device for {real}: {device!r}")
+        cleanup.hold("loop", device, real)
+        log.info("attached %s to %s", real, device)
+        try:
+            yield device
+        finally:
+            detach(device, real)
+            cleanup.let_go("loop", device)
 
 
 DETACH_WAIT = 10.0

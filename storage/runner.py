@@ -2,17 +2,22 @@
 
 Children run in a session of their own: without a controlling terminal no tool can stop to ask
 a question on /dev/tty (mtools does on a name clash), and a Ctrl-C reaches only obelisk, which
-then unwinds and ends its children itself, in order.
+then unwinds and ends its children itself, in order. A session of their own also means nothing
+ends them when obelisk is killed outright, so each child asks the kernel for SIGKILL when its
+parent dies (`PR_SET_PDEATHSIG`): no skopeo, mkcomposefs or mtools keeps writing after a kill.
+The kernel sends it when the *thread* that started the child ends; every call here waits for
+its child in the thread that started it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,6 +26,24 @@ from storage.errors import StorageError
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 12
+
+_PR_SET_PDEATHSIG = 1
+"""From <linux/prctl.h>."""
+_DEATH_SIGNAL = int(signal.SIGKILL)
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+"""Looked up once here: the child between fork and exec should run as little Python as it can."""
+
+
+def _dies_with_parent() -> Callable[[], None]:
+    """A `preexec_fn` that ties the child's life to the calling thread of this process."""
+    parent = os.getpid()
+
+    def preexec() -> None:
+        _prctl(_PR_SET_PDEATHSIG, _DEATH_SIGNAL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the prctl: go with it
+            os.kill(os.getpid(), _DEATH_SIGNAL)
+
+    return preexec
 
 
 class CommandError(StorageError):
@@ -102,6 +125,7 @@ def run(
             timeout=timeout,
             check=False,
             start_new_session=True,
+            preexec_fn=_dies_with_parent(),
         )
     except subprocess.TimeoutExpired as exc:
         raise StorageError(
@@ -142,6 +166,7 @@ def stream(
         env=full_env,
         cwd=cwd,
         start_new_session=True,
+        preexec_fn=_dies_with_parent(),
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -167,7 +192,7 @@ def interactive(argv: Sequence[str], *, env: Mapping[str, str] | None = None) ->
     argv = [str(a) for a in argv]
     log.info("run (interactive): %s", " ".join(argv))
     full_env = {**os.environ, **env} if env else None
-    return subprocess.call(_resolve(argv), env=full_env)
+    return subprocess.call(_resolve(argv), env=full_env, preexec_fn=_dies_with_parent())
 
 
 @dataclass(slots=True)
@@ -216,6 +241,7 @@ def service(
             env=full_env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=_dies_with_parent(),
         )
     svc = Service(argv=tuple(argv), process=proc)
     try:

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 
 from installer import __version__
-from installer.errors import InstallerError, UserError
-from storage.errors import StorageError, UnsafeTargetError
+from installer.errors import InstallerError
+from storage.errors import BadInput, StorageError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -167,8 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         module = importlib.import_module(f"installer.cli.commands.{command}")
         return int(module.run(args))
-    except (UserError, UnsafeTargetError) as exc:
-        # An unsafe or unsuitable target is bad input too (DESIGN 2): refused before any change.
+    except BadInput as exc:  # UserError, UnsafeTargetError: the person's mistake
         print(f"obelisk: error: {_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except (InstallerError, StorageError) as exc:

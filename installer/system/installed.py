@@ -85,7 +85,11 @@ def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed
     if not path.exists():
         raise UserError(f"{target}: no such disk or file")
     with CleanupStack() as stack:
-        device = stack.enter(loop.attach(path)) if path.is_file() else os.path.realpath(target)
+        if path.is_file():
+            device = stack.enter(loop.attach(path))  # refuses a file attached or mounted already
+        else:
+            device = os.path.realpath(target)
+            loop.claim(device)  # a disk with a partition mounted or held is refused
         esp_node, root_node = _find_partitions(device)
         where = Path(tempfile.mkdtemp(prefix="obelisk-sys-"))
         stack.callback(os.rmdir, where, what=f"remove {where}")

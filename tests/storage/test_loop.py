@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from installer.cli.main import main
 from storage import loop, mount, runner
 from storage.errors import StorageError
+from storage.layout import ROOT_TYPES
 from storage.sizes import MiB
 
 
@@ -146,6 +148,33 @@ def test_mount_failure_is_a_storage_error(tmp_path: Path) -> None:
     ):
         pass
     assert mount.mounts_under(tmp_path) == []
+
+
+@pytest.mark.system
+def test_mounting_an_unformatted_partition_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image = tmp_path / "disk.img"
+    loop.create_sparse(image, 64 * MiB)
+    # An ESP and an x86-64 root partition, neither ever formatted.
+    root_type = ROOT_TYPES["x86_64"]
+    runner.run(["sgdisk", "-n1:0:+16M", "-t1:ef00", "-n2:0:0", f"-t2:{root_type}", str(image)])
+    with loop.attach(image) as device:
+        (_, root) = loop.wait_for_partitions(device, (1, 2))
+        with (
+            pytest.raises(mount.NoFilesystemError) as err,
+            mount.mounted(root, tmp_path / "mnt"),
+        ):
+            pass
+        assert str(err.value) == (
+            f"cannot mount {root}: it holds no filesystem (blkid finds none), so the partition "
+            "was never formatted or has been wiped"
+        )
+    assert mount.mounts_under(tmp_path) == []
+    assert main(["deployments", str(image)]) == 2
+    err_text = capsys.readouterr().err
+    assert "holds no filesystem (blkid finds none)" in err_text
+    assert len(err_text.splitlines()) == 1, err_text
 
 
 @pytest.mark.system

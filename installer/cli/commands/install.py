@@ -23,6 +23,7 @@ from installer.plan import FinishAction, Plan
 from installer.plan.render import plan_text
 from storage import runner, safety
 from storage.cleanup import signals_raise
+from storage.errors import BadInput
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         with signals_raise():
             result: InstallResult = drain(execute(plan, log_file=log_path), show)
+    except BadInput:  # refused before anything changed: main prints the one line
+        log.info("install refused", exc_info=True)
+        raise
     except BaseException:
         log.exception("install failed")
         print(f"obelisk: the install stopped and was undone; log: {log_path}", file=sys.stderr)
