@@ -12,7 +12,6 @@ from installer.errors import UserError
 from storage.cleanup import CleanupStack
 from storage.errors import StorageError, UnsafeTargetError
 from storage.sizes import MiB
-from tests.conftest import requires_root
 
 
 def _unwind(exc: Exception, caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
@@ -41,7 +40,7 @@ def test_unwind_after_a_failure_warns(caplog: pytest.LogCaptureFixture) -> None:
     assert (logging.WARNING, "unwinding after StorageError") in records
 
 
-@requires_root
+@pytest.mark.system
 @pytest.mark.system
 def test_a_refused_command_prints_exactly_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]

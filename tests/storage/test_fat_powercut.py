@@ -20,9 +20,8 @@ import pytest
 from storage import fat, loop, mount, runner
 from storage.fat import FatImage
 from storage.sizes import MiB
-from tests.conftest import requires_root
 
-pytestmark = [requires_root, pytest.mark.system]
+pytestmark = pytest.mark.system
 
 FS_IOC_SHUTDOWN = 0x8004587D  # _IOR('X', 125, __u32)
 FS_GOING_DOWN_NOLOGFLUSH = 2

@@ -23,9 +23,8 @@ from storage import cleanup, holders, loop, mount, runner
 from storage.errors import DeviceInUseError
 from storage.layout import ESP_TYPE, ROOT_TYPES
 from storage.sizes import MiB
-from tests.conftest import requires_root
 
-pytestmark = [requires_root, pytest.mark.system]
+pytestmark = pytest.mark.system
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,6 @@ from installer.plan import User
 from installer.system.accounts import Account, Accounts
 from installer.system.errors import ConfigureError
 from tests import fakeos
-from tests.conftest import requires_root
 
 BASH_PASSWD = fakeos.PASSWD.replace("/root:/bin/sh", "/root:/bin/bash")
 
@@ -125,7 +124,7 @@ def test_modes_without_a_shadow_group(tmp_path: Path) -> None:
     assert modes == {"passwd": 0o644, "group": 0o644, "shadow": 0o600, "gshadow": 0o600}
 
 
-@requires_root
+@pytest.mark.system
 def test_shadow_files_stay_readable_by_the_shadow_group(tmp_path: Path) -> None:
     etc = _etc(tmp_path)
     accounts = Accounts(etc)
