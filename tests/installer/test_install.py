@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from installer.cli.main import main
-from installer.engine import drain, execute
+from installer.engine import execute
+from installer.events import drain
 from installer.plan import ImageSource, Plan, Target
 from storage import fat, loop, runner
 from storage.errors import UnsafeTargetError
