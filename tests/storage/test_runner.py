@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 STARTS = {
     "run": "runner.run(['sleep', '300'])",
     "stream": "list(runner.stream(['sleep', '300']))",
-    "service": "svc = runner.service(['sleep', '300']).__enter__(); time.sleep(300)",
+    "service": "cm = runner.service(['sleep', '300']); cm.__enter__(); time.sleep(300)",
 }
 
 

@@ -140,7 +140,7 @@ def test_deep_nesting_is_one_line(
     f.write_text(nested(depth))
     assert main(["validate", str(f)]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"{f}: 1 problem",
+        f"obelisk: error: {f}: 1 problem",
         f"{f}:8: values nested {depth} levels deep; obelisk reads at most 32 levels of [ ] and "
         "{ } (an answer file needs 3)",
     ]
@@ -175,5 +175,5 @@ def test_the_file_size_is_bounded(
     f.write_text(MINIMAL + 'size = "8GiB"\n' + "#" * (1024 * 1024) + "\n")
     assert main(["validate", str(f)]) == 2
     assert capsys.readouterr().err == (
-        f"{f}: larger than 1 MiB; an answer file or kickstart is a few KiB\n"
+        f"obelisk: error: {f}: larger than 1 MiB; an answer file or kickstart is a few KiB\n"
     )

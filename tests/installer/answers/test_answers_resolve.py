@@ -227,7 +227,9 @@ def test_image_paths_are_checked_on_this_machine(
     assert main(["validate", str(f)]) == 0
     capsys.readouterr()
     assert main(["plan", "--answers", str(f)]) == 2
-    assert capsys.readouterr().err.splitlines() == [f"{f}:{message.format(d=tmp_path)}"]
+    assert capsys.readouterr().err.splitlines() == [
+        f"obelisk: error: {f}:{message.format(d=tmp_path)}"
+    ]
 
 
 def test_image_paths_that_exist_reach_the_plan(tmp_path: Path) -> None:
@@ -282,8 +284,9 @@ def test_everything_else_is_carried_into_the_plan(tmp_path: Path) -> None:
     assert plan.source == str(data)
     opts = plan.image.fetch_options()  # how the engine, `obelisk plan` and the TUI reach it
     assert opts.tls_verify is False and opts.creds == "robot:s3cret"
-    assert opts.authfile == Path("/run/containers/0/auth.json")
-    assert opts.cert_dir == Path("/etc/containers/certs.d/registry.example.com")
+    secrets = data.parents[1] / "secrets"
+    assert opts.authfile is not None and opts.authfile.resolve() == secrets / "auth.json"
+    assert opts.cert_dir is not None and opts.cert_dir.resolve() == secrets / "certs"
 
 
 def test_answers_without_a_file_name_still_resolve(tmp_path: Path) -> None:
