@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from installer.boot.bootloader import BootEntry, boot_file_wanted, install_bootloader
-from installer.boot.support import detect_boot_support
+from installer.boot.support import require_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import Cancelled, InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, relay
@@ -146,9 +146,10 @@ def execute(
         workdir = Path(tempfile.mkdtemp(prefix="obelisk-fetch-", dir=scratch))
         stack.callback(shutil.rmtree, workdir, True, what=f"remove {workdir}")
         image: FetchedImage = yield from run.relay(fetch(ref, workdir, opts))
-        support = detect_boot_support(scan_layers(image.layers, keep=boot_file_wanted))
-        if not support.ok:
-            raise UserError(f"image {plan.image.ref} cannot boot: " + "; ".join(support.missing))
+        tree = scan_layers(image.layers, keep=boot_file_wanted)
+        support = require_boot_support(tree, plan.image.ref)
+        for note in support.notes:
+            yield Warned(step="fetch", message=note)
         yield StepDone(
             step="fetch",
             summary=f"{len(image.layers)} layers, {format_size(sum(b.size for b in image.layers))}"

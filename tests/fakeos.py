@@ -1,7 +1,7 @@
 """A small OS image with the shape of a bootable one, for install tests that do not boot.
 
-The kernel and initramfs are placeholders (booting is the QEMU test's job with the demo image),
-but the shell is the host's real dash with its libraries, so post-install commands really run in
+The kernel is a placeholder and the initramfs a real but tiny one holding only obelisk's hook
+(booting is the QEMU test's job with the demo image), but the shell is the host's real dash with its libraries, so post-install commands really run in
 a chroot of the deployed composefs tree.
 """
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from installer.boot.support import MARKERS, Flavour
+from installer.boot.support import INITRD_FILES, MARKERS, Flavour
 from tests import imagebuild as ib
+from tests.installer.boot.cpio import compress, initramfs, newc
 
 KERNEL = "6.12.0-obelisk-test"
 SHELL_FILES = ("/usr/bin/dash", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2")
@@ -19,6 +20,16 @@ PASSWD = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin
 GROUP = "root:x:0:\ndaemon:x:1:\nshadow:x:42:\nsudo:x:27:\nusers:x:100:\n"
 SHADOW = "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n"
 GSHADOW = "root:*::\ndaemon:*::\nshadow:*::\nsudo:*::\nusers:*::\n"
+
+
+def initrd(*, hook: bool = True) -> bytes:
+    """Early microcode, then a gzip main archive: with the composefs hook when `hook`, else as
+    an initramfs built before add-boot-support ran."""
+    files = {"init": b"#!/bin/sh\n"}
+    if hook:
+        files |= {name: b"#!/bin/sh\n" for name in INITRD_FILES[Flavour.INITRAMFS_TOOLS]}
+    early = newc({"kernel/x86/microcode/GenuineIntel.bin": b"\1" * 64})
+    return initramfs(early, compress(newc(files), "gzip"))
 
 
 def _real(path: str) -> bytes:
@@ -49,7 +60,7 @@ def base_layer(version: str = "1") -> bytes:
         ib.directory("usr/lib/modules"),
         ib.directory(f"usr/lib/modules/{KERNEL}"),
         ib.file(f"usr/lib/modules/{KERNEL}/vmlinuz", b"MZ fake kernel " * 600),
-        ib.file(f"usr/lib/modules/{KERNEL}/initramfs.img", b"fake initramfs " * 700),
+        ib.file(f"usr/lib/modules/{KERNEL}/initramfs.img", initrd()),
         ib.directory("usr/lib/bootc"),
         ib.directory("usr/lib/bootc/kargs.d"),
         ib.file("usr/lib/bootc/kargs.d/10-console.toml", 'kargs = ["console=ttyS0"]\n'),
@@ -116,10 +127,16 @@ def update_layer(version: str) -> bytes:
     )
 
 
-def write_image(layout: Path, version: str = "1", *, bootable: bool = True) -> ib.BuiltImage:
+def write_image(
+    layout: Path, version: str = "1", *, bootable: bool = True, initrd_hook: bool = True
+) -> ib.BuiltImage:
+    """`initrd_hook=False`: the hook files are in the tree, but not in the initramfs."""
     layers = [base_layer("1")]
     if version != "1":
         layers.append(update_layer(version))
     if not bootable:
         layers.append(ib.tar_layer([ib.whiteout("sysroot")]))
+    if not initrd_hook:
+        path = f"usr/lib/modules/{KERNEL}/initramfs.img"
+        layers.append(ib.tar_layer([ib.file(path, initrd(hook=False))]))
     return ib.write_layout(layout, layers, labels={"org.opencontainers.image.version": version})

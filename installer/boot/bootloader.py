@@ -1,31 +1,40 @@
 """Installing systemd-boot, the kernel and one BLS entry per deployment on the ESP (DESIGN 3.3).
 
-The ESP is written with mtools through `storage.fat`, never mounted. Every file is written under
-a temporary name and renamed into place, and `loader/loader.conf` is written last, so an
-interrupted run never leaves a half-written file that the firmware or the default entry uses.
+The ESP is written with mtools through `storage.fat`, never mounted, and FAT has no journal: a
+power cut tears a rename over an existing name (directory, FAT and FSInfo sectors land in any
+subset) and can leave that name unreadable. So the default boot entry is never a file that gets
+rewritten. Each entry carries a rank in its `sort-key`; systemd-boot boots the first entry in
+sort order that loader.conf's fixed `default obelisk-*` matches, and the lowest rank sorts first.
+Making an entry the default writes it again under a new name with a rank below every other, then
+deletes its old file: at every moment either the old or the new default is complete.
+loader.conf (the menu timeout and that pattern) is written only when it is missing, unreadable
+or asked to change, and readers fall back to the entries' sort order when they cannot read it.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import logging
 import os
 import platform
+import re
 import stat
 import tempfile
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from installer.boot.entries import parse_conf, render_entry, update_loader_conf
+from installer.boot.entries import parse_conf, render_entry, update_loader_conf, with_sort_key
 from installer.boot.kargs import image_kargs, kernel_cmdline, rust_arch
-from installer.boot.kernel import KernelInfo, find_kernel
+from installer.boot.kernel import KernelInfo, compare_versions, find_kernel
 from installer.errors import InstallerError, UserError, first_line
 from installer.events import Event, Progress, Warned
 from installer.image.osrelease import read_os_release
 from installer.image.treeview import TreeView
 from storage import fat, runner
 from storage.errors import StorageError
-from storage.fat import FatImage
+from storage.fat import FatError, FatImage
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +43,16 @@ SD_BOOT_DIR = "/usr/lib/systemd/boot/efi"
 ENTRIES_DIR = "loader/entries"
 LOADER_CONF = "loader/loader.conf"
 ENTRY_PREFIX = "obelisk-"
+DEFAULT_PATTERN = "obelisk-*"
+"""loader.conf's `default`: a glob over entry file names, so a default switch never rewrites it."""
+SORT_KEY = "obelisk"
+RANK_DIGITS = 8
+FIRST_RANK = 50_000_000
+"""The first entry's rank; a new default takes one below the lowest, an extra entry one above."""
+DEFAULT_TIMEOUT = 3
+"""The menu timeout (seconds) when loader.conf has none to keep."""
 TMP_SUFFIX = ".tmp"
+_RANKED = re.compile(rf"{SORT_KEY}-(\d{{{RANK_DIGITS}}})")
 # An entry's first line records the kernel it boots, for `list_entries`; BLS has no key for it.
 _KERNEL_COMMENT = "# obelisk kernel "
 
@@ -61,10 +79,12 @@ class BootEntry:
     options: tuple[str, ...]
     kernel_version: str
     """Empty when an entry was not written by obelisk."""
+    sort_key: str = ""
 
 
-def entry_path(image_id: str) -> str:
-    return f"{ENTRIES_DIR}/{ENTRY_PREFIX}{image_id}.conf"
+def entry_path(image_id: str, rank: int) -> str:
+    """Where an entry of this rank is written: a new rank is always a new name."""
+    return f"{ENTRIES_DIR}/{ENTRY_PREFIX}{image_id}-{rank:0{RANK_DIGITS}d}.conf"
 
 
 def boot_file_wanted(path: str) -> bool:
@@ -88,26 +108,30 @@ def boot_file_wanted(path: str) -> bool:
     return False
 
 
-def install_bootloader(
-    esp: FatImage,
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Prepared:
+    """Everything install_bootloader takes from the image, checked."""
+
+    efi_arch: str
+    kernel: KernelInfo
+    initrd: str
+    sd_boot: str | Path
+    title: str
+    version: str
+    options: tuple[str, ...]
+
+
+def _prepare(
     tree: TreeView,
     *,
     image_id: str,
     root_uuid: str,
     timeout: int,
     extra_kargs: Sequence[str],
-    arch: str | None = None,
-    make_default: bool = True,
-    host_root: Path = Path("/"),
-    image_version: str | None = None,
-) -> Generator[Event, None, BootEntry]:
-    """Put systemd-boot, the image's kernel and initramfs and a BLS entry for `image_id` on the ESP.
-
-    Entries of other deployments stay. With `make_default`, loader.conf then names this entry.
-    `arch` is the image's architecture (OCI, uname or Rust naming; the host's by default);
-    `image_version` is the entry's version when os-release has no VERSION_ID (an image label).
-    Everything that can be wrong with the image is checked before the ESP is touched.
-    """
+    arch: str | None,
+    host_root: Path,
+    image_version: str | None,
+) -> _Prepared:
     arch = rust_arch(arch or platform.machine())
     efi_arch = _EFI_ARCH.get(arch)
     if efi_arch is None:
@@ -130,15 +154,80 @@ def install_bootloader(
         )
     sd_boot = _find_systemd_boot(tree, efi_arch, host_root)
     os_release = read_os_release(tree)
-    title = os_release.get("PRETTY_NAME") or os_release.get("NAME") or "Linux"
-    # A label is free text; a BLS value must be one line.
-    version = os_release.get("VERSION_ID") or " ".join((image_version or "").split())
-    options = kernel_cmdline(
-        root_uuid=root_uuid,
-        image_id=image_id,
-        image_kargs=image_kargs(tree, arch),
-        extra=tuple(extra_kargs),
+    return _Prepared(
+        efi_arch=efi_arch,
+        kernel=kernel,
+        initrd=kernel.initrd,
+        sd_boot=sd_boot,
+        title=os_release.get("PRETTY_NAME") or os_release.get("NAME") or "Linux",
+        # A label is free text; a BLS value must be one line.
+        version=os_release.get("VERSION_ID") or " ".join((image_version or "").split()),
+        options=kernel_cmdline(
+            root_uuid=root_uuid,
+            image_id=image_id,
+            image_kargs=image_kargs(tree, arch),
+            extra=tuple(extra_kargs),
+        ),
     )
+
+
+def check_boot_files(
+    tree: TreeView,
+    *,
+    extra_kargs: Sequence[str] = (),
+    timeout: int = 0,
+    arch: str | None = None,
+    host_root: Path = Path("/"),
+) -> None:
+    """Raise what install_bootloader would raise about this image, before anything is written.
+
+    `update` runs it before it deploys, so a refused image leaves no deployment behind.
+    """
+    _prepare(
+        tree,
+        image_id="0" * 64,
+        root_uuid="00000000-0000-0000-0000-000000000000",
+        timeout=timeout,
+        extra_kargs=extra_kargs,
+        arch=arch,
+        host_root=host_root,
+        image_version=None,
+    )
+
+
+def install_bootloader(
+    esp: FatImage,
+    tree: TreeView,
+    *,
+    image_id: str,
+    root_uuid: str,
+    timeout: int,
+    extra_kargs: Sequence[str],
+    arch: str | None = None,
+    make_default: bool = True,
+    host_root: Path = Path("/"),
+    image_version: str | None = None,
+) -> Generator[Event, None, BootEntry]:
+    """Put systemd-boot, the image's kernel and initramfs and a BLS entry for `image_id` on the ESP.
+
+    Entries of other deployments stay. With `make_default` the new entry sorts first, so it is
+    the default; without, it sorts last. loader.conf is written when it is missing, unreadable
+    or has another `timeout`. `arch` is the image's architecture (OCI, uname or Rust naming; the
+    host's by default); `image_version` is the entry's version when os-release has no VERSION_ID
+    (an image label). Everything that can be wrong with the image is checked before the ESP is
+    touched.
+    """
+    ready = _prepare(
+        tree,
+        image_id=image_id,
+        root_uuid=root_uuid,
+        timeout=timeout,
+        extra_kargs=extra_kargs,
+        arch=arch,
+        host_root=host_root,
+        image_version=image_version,
+    )
+    kernel, efi_arch = ready.kernel, ready.efi_arch
     base = f"/obelisk/{image_id}"
     try:
         text = (
@@ -146,11 +235,11 @@ def install_bootloader(
             + kernel.version
             + "\n"
             + render_entry(
-                title=title,
-                version=version,
+                title=ready.title,
+                version=ready.version,
                 linux=f"{base}/vmlinuz",
                 initrd=f"{base}/initrd",
-                options=options,
+                options=ready.options,
             )
         )
     except ValueError as exc:  # every value was checked above; this would be our bug
@@ -158,7 +247,8 @@ def install_bootloader(
     if kernel.others:
         yield Warned(step=STEP, message=_several_kernels(kernel))
 
-    steps = 6 if make_default else 5
+    loader_conf = _loader_conf_update(esp, timeout)
+    steps = 5 + (loader_conf is not None)
     done = 0
 
     def progress(detail: str) -> Progress:
@@ -170,87 +260,237 @@ def install_bootloader(
         fat.mkdir(esp, directory)
     with tempfile.TemporaryDirectory(prefix="obelisk-boot-") as tmp:
         local = Path(tmp) / "file"
-        if isinstance(sd_boot, Path):
-            local = sd_boot
+        if isinstance(ready.sd_boot, Path):
+            local = ready.sd_boot
         else:
-            tree.copy_to(sd_boot, local)
+            tree.copy_to(ready.sd_boot, local)
         # The systemd path is what an NVRAM entry points at; the removable path boots without one.
-        _replace(esp, local, f"EFI/systemd/systemd-boot{efi_arch}.efi")
-        yield progress(f"EFI/systemd/systemd-boot{efi_arch}.efi")
-        _replace(esp, local, f"EFI/BOOT/BOOT{efi_arch.upper()}.EFI")
-        yield progress(f"EFI/BOOT/BOOT{efi_arch.upper()}.EFI")
-        for source, dest in ((kernel.vmlinuz, "vmlinuz"), (kernel.initrd, "initrd")):
+        # Both are replaced only when they differ: a torn rename there would leave no boot loader.
+        for dest in (
+            f"EFI/systemd/systemd-boot{efi_arch}.efi",
+            f"EFI/BOOT/BOOT{efi_arch.upper()}.EFI",
+        ):
+            _replace_if_changed(esp, local, dest)
+            yield progress(dest)
+        for source, dest in ((kernel.vmlinuz, "vmlinuz"), (ready.initrd, "initrd")):
             local = Path(tmp) / dest
             tree.copy_to(source, local)
             _replace(esp, local, f"{base.lstrip('/')}/{dest}")
             local.unlink()
             yield progress(f"{base.lstrip('/')}/{dest}")
-    path = entry_path(image_id)
-    _replace_bytes(esp, text.encode(), path)
+    _migrate_legacy(esp)
+    files = _scan(esp)
+    rank = _rank_below(files) if make_default else _rank_above(files)
+    path = _put_entry(esp, text, image_id, rank)
+    _drop_others(esp, files, image_id, keep=path)
     yield progress(path)
-    if make_default:
-        _write_loader_conf(esp, default=path.rsplit("/", 1)[1], timeout=timeout)
+    if loader_conf is not None:
+        _replace_bytes(esp, loader_conf.encode(), LOADER_CONF)
         yield progress(LOADER_CONF)
     for message in _register_nvram(esp, efi_arch, host_root):
         yield Warned(step=STEP, message=message)
     return BootEntry(
         id=image_id,
         path=path,
-        title=title,
-        version=version,
-        options=options,
+        title=ready.title,
+        version=ready.version,
+        options=ready.options,
         kernel_version=kernel.version,
+        sort_key=_sort_key(rank),
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _File:
+    """One entry file as systemd-boot reads it: what it boots comes from its content."""
+
+    name: str
+    text: str
+    conf: dict[str, str]
+    image_id: str
+    """The deployment its `linux` line boots (`/obelisk/<id>/vmlinuz`), else the file's stem."""
+
+    @property
+    def path(self) -> str:
+        return f"{ENTRIES_DIR}/{self.name}"
+
+    @property
+    def rank(self) -> int | None:
+        match = _RANKED.fullmatch(self.conf.get("sort-key", ""))
+        return int(match[1]) if match else None
+
+    @property
+    def legacy(self) -> bool:
+        """Written by obelisk before ranks: `obelisk-<id>.conf` with `sort-key obelisk`."""
+        return (
+            self.conf.get("sort-key") == SORT_KEY
+            and self.name == f"{ENTRY_PREFIX}{self.image_id}.conf"
+        )
+
+    @property
+    def own(self) -> bool:
+        """Name and content agree, so deleting the file deletes nothing else.
+
+        A power cut during a delete can leave a name whose clusters were freed and later given
+        to another file; such a name shows that file's content. obelisk never touches it.
+        """
+        rank = self.rank
+        if rank is not None:
+            return self.path == entry_path(self.image_id, rank)
+        return self.legacy
+
+
+def _read_text(esp: FatImage, path: str) -> str | None:
+    """A text file's content, or None when it is missing, unreadable or not text (torn)."""
+    try:
+        data = fat.read_bytes(esp, path)
+    except FatError as exc:
+        log.warning("cannot read %s on the ESP: %s", path, exc)
+        return None
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _scan(esp: FatImage) -> list[_File]:
+    """The entries systemd-boot would load, in its boot order (DESIGN 3.3)."""
+    try:
+        names = fat.listdir(esp, ENTRIES_DIR) if fat.exists(esp, ENTRIES_DIR) else []
+    except FatError as exc:
+        log.warning("cannot list %s on the ESP: %s", ENTRIES_DIR, exc)
+        names = []
+    found = []
+    for name in names:
+        # systemd-boot skips these, and so does its id matching.
+        if (
+            name.startswith(".")
+            or not name.lower().endswith(".conf")
+            or name.lower().startswith("auto-")
+        ):
+            continue
+        text = _read_text(esp, f"{ENTRIES_DIR}/{name}")
+        if text is None:
+            continue
+        conf = parse_conf(text)
+        if not any(key in conf for key in ("linux", "efi", "uki")):
+            continue  # systemd-boot drops an entry with nothing to boot
+        linux = conf.get("linux", "").split("/")
+        own = len(linux) == 4 and linux[:2] == ["", "obelisk"] and linux[3] == "vmlinuz"
+        image_id = linux[2] if own else name[: -len(".conf")]
+        found.append(_File(name=name, text=text, conf=conf, image_id=image_id))
+    return sorted(found, key=functools.cmp_to_key(_compare))
+
+
+def _compare(a: _File, b: _File) -> int:
+    """systemd-boot's entry order: sort-key, machine-id, version (newest first), file name.
+
+    Entries with a sort-key come first. Versions compare with `sort -V`'s rules, close to
+    systemd's strverscmp_improved; obelisk's entries never get that far (their ranks differ).
+    """
+    ka, kb = a.conf.get("sort-key"), b.conf.get("sort-key")
+    if (ka is None) != (kb is None):
+        return 1 if ka is None else -1
+    if ka is not None and kb is not None:
+        for x, y in ((ka, kb), (a.conf.get("machine-id", ""), b.conf.get("machine-id", ""))):
+            if x != y:
+                return -1 if x < y else 1
+        by_version = compare_versions(b.conf.get("version", ""), a.conf.get("version", ""))
+        if by_version:
+            return by_version
+    return compare_versions(b.name.lower(), a.name.lower())
+
+
+def _pattern(esp: FatImage) -> str | None:
+    """loader.conf's `default` glob, or None when there is none to apply (or no readable file)."""
+    text = _read_text(esp, LOADER_CONF) if fat.exists(esp, LOADER_CONF) else None
+    default = parse_conf(text).get("default", "") if text is not None else ""
+    # `@saved` lives in an EFI variable of the machine that booted: not readable from a disk.
+    return default.lower() if default and not default.startswith("@") else None
+
+
+def _default_file(esp: FatImage, files: Sequence[_File]) -> _File | None:
+    """The entry systemd-boot boots when no EFI variable (a choice made in its menu) overrides:
+    the first in boot order that loader.conf's `default` matches, else the first."""
+    pattern = _pattern(esp)
+    if pattern is not None:
+        for file in files:
+            if fnmatch.fnmatchcase(file.name.lower(), pattern):
+                return file
+    return files[0] if files else None
+
+
+def _entry(file: _File) -> BootEntry:
+    first = file.text.splitlines()[0] if file.text else ""
+    return BootEntry(
+        id=file.image_id,
+        path=file.path,
+        title=file.conf.get("title", file.name[: -len(".conf")]),
+        version=file.conf.get("version", ""),
+        options=tuple(file.conf.get("options", "").split()),
+        kernel_version=first.removeprefix(_KERNEL_COMMENT)
+        if first.startswith(_KERNEL_COMMENT)
+        else "",
+        sort_key=file.conf.get("sort-key", ""),
     )
 
 
 def list_entries(esp: FatImage) -> tuple[BootEntry, ...]:
-    """Every BLS entry on the ESP (obelisk's and others'), sorted by file name."""
-    if not fat.exists(esp, ENTRIES_DIR):
-        return ()
+    """Every BLS entry on the ESP (obelisk's and others'), in boot menu order.
+
+    A deployment found in two files (a default switch cut short) is listed once, as the first.
+    Unreadable files are left out, as systemd-boot leaves them out.
+    """
+    seen: set[str] = set()
     found = []
-    for name in sorted(fat.listdir(esp, ENTRIES_DIR)):
-        if not name.endswith(".conf"):
-            continue
-        path = f"{ENTRIES_DIR}/{name}"
-        text = fat.read_bytes(esp, path).decode("utf-8", errors="replace")
-        conf = parse_conf(text)
-        stem = name.removesuffix(".conf")
-        first = text.splitlines()[0] if text else ""
-        found.append(
-            BootEntry(
-                id=stem.removeprefix(ENTRY_PREFIX),
-                path=path,
-                title=conf.get("title", stem),
-                version=conf.get("version", ""),
-                options=tuple(conf.get("options", "").split()),
-                kernel_version=first.removeprefix(_KERNEL_COMMENT)
-                if first.startswith(_KERNEL_COMMENT)
-                else "",
-            )
-        )
+    for file in _scan(esp):
+        if file.image_id not in seen:
+            seen.add(file.image_id)
+            found.append(_entry(file))
     return tuple(found)
 
 
 def default_entry(esp: FatImage) -> str | None:
-    """The id of the entry loader.conf makes default, or None when it names none."""
-    if not fat.exists(esp, LOADER_CONF):
-        return None
-    default = parse_conf(fat.read_bytes(esp, LOADER_CONF).decode("utf-8", errors="replace")).get(
-        "default"
-    )
-    if not default:
-        return None
-    return default.removesuffix(".conf").removeprefix(ENTRY_PREFIX)
+    """The id of the entry systemd-boot boots by default, None when there is no entry.
+
+    With loader.conf missing or unreadable this is the first entry in sort order, which is what
+    systemd-boot then boots too.
+    """
+    file = _default_file(esp, _scan(esp))
+    return file.image_id if file is not None else None
+
+
+def menu_timeout(esp: FatImage) -> int:
+    """loader.conf's menu timeout, or DEFAULT_TIMEOUT when it has none (or cannot be read)."""
+    text = _read_text(esp, LOADER_CONF) if fat.exists(esp, LOADER_CONF) else None
+    value = parse_conf(text).get("timeout", "") if text is not None else ""
+    return int(value) if value.isdigit() else DEFAULT_TIMEOUT
 
 
 def set_default(esp: FatImage, entry_id: str, *, timeout: int | None = None) -> None:
-    """Make an existing entry the default (rollback); `timeout` None keeps the current one."""
-    entries = list_entries(esp)
-    match = next((e for e in entries if e.id == entry_id), None)
+    """Make an existing entry the default (rollback); `timeout` None keeps the current one.
+
+    The entry is written again, ranked first under a new name, and only then is its old file
+    deleted. loader.conf is rewritten only for a new timeout or when it cannot be read.
+    """
+    if timeout is not None and timeout < 0:
+        raise UserError(f"bootloader.timeout must be 0 or more seconds, not {timeout}")
+    _migrate_legacy(esp)
+    files = _scan(esp)
+    match = next((f for f in files if f.image_id == entry_id), None)
     if match is None:
-        known = ", ".join(e.id for e in entries) or "none"
+        known = ", ".join(dict.fromkeys(f.image_id for f in files)) or "none"
         raise UserError(f"no boot entry {entry_id!r} on the ESP; entries: {known}")
-    _write_loader_conf(esp, default=match.path.rsplit("/", 1)[1], timeout=timeout)
+    current = _default_file(esp, files)
+    lowest = min((r for f in files if (r := f.rank) is not None), default=None)
+    if current is not match or match.rank is None or match.rank != lowest:
+        path = _put_entry(esp, match.text, entry_id, _rank_below(files))
+        _drop_others(esp, files, entry_id, keep=path)
+    loader_conf = _loader_conf_update(esp, timeout)
+    if loader_conf is not None:
+        _replace_bytes(esp, loader_conf.encode(), LOADER_CONF)
 
 
 def remove_entry(esp: FatImage, entry_id: str) -> None:
@@ -258,28 +498,102 @@ def remove_entry(esp: FatImage, entry_id: str) -> None:
 
     The entry goes first, so the menu never offers an entry whose kernel is already gone.
     """
-    if entry_id == default_entry(esp):
+    files = _scan(esp)
+    default = _default_file(esp, files)
+    if default is not None and entry_id == default.image_id:
         raise UserError(f"boot entry {entry_id!r} is the default; make another the default first")
-    if entry_id not in {e.id for e in list_entries(esp)}:
+    if entry_id not in {f.image_id for f in files}:
         raise UserError(f"no boot entry {entry_id!r} on the ESP")
-    fat.remove(esp, entry_path(entry_id))
+    _drop_others(esp, files, entry_id, keep=None)
     fat.remove(esp, f"obelisk/{entry_id}", recursive=True, missing_ok=True)
 
 
-def _write_loader_conf(esp: FatImage, *, default: str, timeout: int | None) -> None:
-    # Keep what someone added by hand (console-mode, editor ...); change only our two keys.
-    old = (
-        fat.read_bytes(esp, LOADER_CONF).decode("utf-8", errors="replace")
-        if fat.exists(esp, LOADER_CONF)
-        else ""
-    )
-    _replace_bytes(
-        esp, update_loader_conf(old, default=default, timeout=timeout).encode(), LOADER_CONF
-    )
+def _sort_key(rank: int) -> str:
+    return f"{SORT_KEY}-{rank:0{RANK_DIGITS}d}"
+
+
+def _rank_below(files: Sequence[_File]) -> int:
+    ranks = [r for f in files if (r := f.rank) is not None]
+    rank = min(ranks) - 1 if ranks else FIRST_RANK
+    if rank < 0:
+        raise InstallerError("boot entry ranks are used up (50 million default switches)")
+    return rank
+
+
+def _rank_above(files: Sequence[_File]) -> int:
+    ranks = [r for f in files if (r := f.rank) is not None]
+    rank = max(ranks) + 1 if ranks else FIRST_RANK
+    if rank >= 10**RANK_DIGITS:
+        raise InstallerError("boot entry ranks are used up (50 million extra entries)")
+    return rank
+
+
+def _put_entry(esp: FatImage, text: str, image_id: str, rank: int) -> str:
+    """Write `text` as the entry of `image_id` with `rank`, under that rank's (new) name.
+
+    A new name is never a rename over an existing file, so a cut leaves either no new file or
+    a complete one (one sector), and every other entry as it was.
+    """
+    path = entry_path(image_id, rank)
+    fat.write_bytes(esp, with_sort_key(text, _sort_key(rank)).encode(), path)
+    return path
+
+
+def _drop_others(esp: FatImage, files: Sequence[_File], image_id: str, *, keep: str | None) -> None:
+    """Delete the files of `image_id`'s entry other than `keep` (only files that are their own)."""
+    for file in files:
+        if file.image_id == image_id and file.path != keep and file.own:
+            fat.remove(esp, file.path, missing_ok=True)
+
+
+def _migrate_legacy(esp: FatImage) -> None:
+    """Rank the entries of an install made before ranks (`sort-key obelisk` sorts before every
+    ranked key); the one loader.conf named stays the default, and is deleted last."""
+    files = _scan(esp)
+    legacy = [f for f in files if f.legacy]
+    if not legacy:
+        return
+    default = _default_file(esp, files)
+    legacy.sort(key=lambda f: f is default)
+    ranked = [f for f in files if f.rank is not None]
+    written = {f.image_id for f in ranked}
+    for file in legacy:
+        if file.image_id not in written:
+            rank = _rank_below(ranked) if file is default else _rank_above(ranked)
+            _put_entry(esp, file.text, file.image_id, rank)
+            ranked = [f for f in _scan(esp) if f.rank is not None]
+    for file in legacy:
+        fat.remove(esp, file.path, missing_ok=True)
+
+
+def _loader_conf_update(esp: FatImage, timeout: int | None) -> str | None:
+    """The loader.conf to write, or None when the one there is readable and already right.
+
+    Lines someone added by hand (console-mode, editor ...) are kept; only `default` (the fixed
+    pattern) and `timeout` are obelisk's. An unreadable file is replaced with a fresh one.
+    """
+    old = _read_text(esp, LOADER_CONF) if fat.exists(esp, LOADER_CONF) else None
+    if old is None and timeout is None:
+        timeout = DEFAULT_TIMEOUT
+    new = update_loader_conf(old or "", default=DEFAULT_PATTERN, timeout=timeout)
+    return None if new == old else new
+
+
+def _replace_if_changed(esp: FatImage, local: Path, dest: str) -> None:
+    if fat.exists(esp, dest):
+        try:
+            same = fat.read_bytes(esp, dest) == local.read_bytes()
+        except FatError:
+            same = False  # unreadable (torn): replace it
+        if same:
+            return
+    _replace(esp, local, dest)
 
 
 def _replace(esp: FatImage, local: Path, dest: str) -> None:
-    # `fat.rename` replaces `dest`: a crash leaves the old file or the new one, never half of one.
+    # Written whole under a temp name first, so `dest` is never half-written. A rename over an
+    # existing `dest` can still tear (see the module docstring): only files nothing boots from
+    # until the next entry names them go this way, and the boot loader only when it changed.
     tmp = dest + TMP_SUFFIX
     fat.write_file(esp, local, tmp)
     fat.rename(esp, tmp, dest)

@@ -21,8 +21,12 @@ def render_entry(
     options: Sequence[str],
     sort_key: str = "obelisk",
 ) -> str:
-    """One BLS type 1 entry; `linux`/`initrd` are paths on the ESP, absolute with `/`."""
-    lines = [f"title {_value('title', title)}"]
+    """One BLS type 1 entry; `linux`/`initrd` are paths on the ESP, absolute with `/`.
+
+    `sort-key` comes right after the title: a stale sector that shows an entry cut short (see
+    bootloader) then still has its whole sort key, or none, never a prefix that sorts first.
+    """
+    lines = [f"title {_value('title', title)}", f"sort-key {_value('sort-key', sort_key)}"]
     if version:
         lines.append(f"version {_value('version', version)}")
     lines.append(f"linux {_value('linux', linux)}")
@@ -30,7 +34,20 @@ def render_entry(
         lines.append(f"initrd {_value('initrd', initrd)}")
     if options:
         lines.append(f"options {_value('options', ' '.join(options))}")
-    lines.append(f"sort-key {_value('sort-key', sort_key)}")
+    return "\n".join(lines) + "\n"
+
+
+def with_sort_key(text: str, sort_key: str) -> str:
+    """Entry `text` with its `sort-key` set: in place, else after the title, else at the end."""
+    line = f"sort-key {_value('sort-key', sort_key)}"
+    lines = text.splitlines()
+    keys = [(raw.split(None, 1) or [""])[0] for raw in lines]
+    if "sort-key" in keys:
+        lines = [line if key == "sort-key" else raw for raw, key in zip(lines, keys, strict=True)]
+    elif "title" in keys:
+        lines.insert(keys.index("title") + 1, line)
+    else:
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 

@@ -3,11 +3,13 @@
 An image boots from composefs only when its initramfs knows the boot contract (DESIGN.md 3.4).
 obelisk ships that knowledge as files for initramfs-tools (Debian, Ubuntu) and dracut (Fedora)
 under `installer/data/`; image builders copy them in with `obelisk image add-boot-support` and
-then regenerate the initramfs.
+then regenerate the initramfs. Detection looks inside the initramfs that will boot, since files
+in the tree prove nothing until the initramfs is regenerated.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,6 +17,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from installer.boot.initrd import InitrdError, read_initrd
 from installer.boot.kernel import find_kernel
 from installer.errors import UserError
 from installer.image.treeview import TreeView
@@ -49,7 +52,19 @@ MARKERS = {
     Flavour.INITRAMFS_TOOLS: "/usr/share/initramfs-tools/scripts/local-bottom/obelisk-composefs",
     Flavour.DRACUT: f"{DRACUT_MODULE}/module-setup.sh",
 }
-"""One file per flavour whose presence says the image has obelisk's support."""
+"""One file per flavour whose presence in the tree says add-boot-support ran."""
+
+INITRD_FILES = {
+    Flavour.INITRAMFS_TOOLS: ("scripts/local-bottom/obelisk-composefs",),
+    Flavour.DRACUT: (
+        "usr/lib/obelisk/obelisk-composefs.sh",
+        "usr/lib/systemd/system/obelisk-composefs.service",
+    ),
+}
+"""What each flavour's support puts into a regenerated initramfs (the hook's and the module's
+install steps); every file of one flavour must be there."""
+
+REGENERATE = "update-initramfs -u -k all, or dracut --force --regenerate-all"
 
 GENERATORS = {
     Flavour.INITRAMFS_TOOLS: "/usr/share/initramfs-tools",
@@ -69,6 +84,8 @@ class BootSupport:
     """obelisk's composefs initramfs support is installed (and `/sysroot` exists)."""
     missing: tuple[str, ...] = ()
     """One sentence per missing piece, saying what to do."""
+    notes: tuple[str, ...] = ()
+    """What could not be checked here; the image may still boot."""
 
     @property
     def ok(self) -> bool:
@@ -153,32 +170,90 @@ def add_boot_support(root: Path, *, flavour: str | None = None, fstype: str = "e
     return written
 
 
+def _initrd_hook(tree: TreeView, path: str) -> tuple[bool | None, str]:
+    """Whether the initramfs at `path` has one flavour's composefs files; None when unknown.
+
+    The sentence says what was not checked (with None), or that the initramfs is broken (with
+    False); it is empty when the answer is a plain yes or no.
+    """
+    try:
+        data = tree.read_bytes(path)
+    except OSError as exc:  # a scanned tree that did not keep this file's content
+        return None, f"the initramfs {path} was not read ({exc})"
+    try:
+        contents = read_initrd(io.BytesIO(data))
+    except InitrdError as exc:
+        return False, (
+            f"the initramfs {path} is not one the kernel can unpack ({exc}): regenerate it in "
+            f"the image ({REGENERATE})"
+        )
+    if any(all(f in contents.files for f in files) for files in INITRD_FILES.values()):
+        return True, ""
+    if contents.unreadable:
+        return None, (
+            f"the initramfs {path} has a segment that cannot be read here, {contents.unreadable}: "
+            "its composefs hook was not checked"
+        )
+    return False, ""
+
+
 def detect_boot_support(tree: TreeView) -> BootSupport:
-    """Whether an image can boot from composefs, and what is missing if not."""
+    """Whether an image can boot from composefs, and what is missing if not.
+
+    The initramfs that would boot decides; the tree's marker files only stand in for it when
+    its content cannot be read here (then `notes` says so).
+    """
     missing: list[str] = []
+    notes: list[str] = []
     kernel: str | None = None
-    initramfs = False
+    initrd: str | None = None
+    in_initrd: bool | None = None
+    sentence = ""
     try:
         info = find_kernel(tree)
     except UserError as exc:
         missing.append(str(exc))
     else:
-        kernel = info.version
-        initramfs = info.initrd is not None
-        if not initramfs:
+        kernel, initrd = info.version, info.initrd
+        if initrd is None:
             missing.append(
                 f"kernel {info.version} has no initramfs: install initramfs-tools or dracut "
                 "in the image"
             )
-    composefs = any(tree.is_file(marker) for marker in MARKERS.values())
-    if not composefs:
+        else:
+            in_initrd, sentence = _initrd_hook(tree, initrd)
+    in_tree = any(tree.is_file(marker) for marker in MARKERS.values())
+    composefs = in_tree if in_initrd is None else in_initrd
+    if in_initrd is None and sentence:
+        notes.append(sentence)
+    if sentence and in_initrd is False:
+        missing.append(sentence)
+    elif in_initrd is False and in_tree:
+        hooks = " or ".join(", ".join(files) for files in INITRD_FILES.values())
+        missing.append(
+            f"the initramfs {initrd} lacks obelisk's composefs hook ({hooks}): add-boot-support "
+            f"ran, but the initramfs was not regenerated after it; run {REGENERATE} in the image"
+        )
+    elif not composefs:
         missing.append(
             "no composefs initramfs support: run `obelisk image add-boot-support ROOT` while "
             "building the image, then regenerate its initramfs"
         )
-    elif not tree.is_dir("/sysroot"):
+    if composefs and not tree.is_dir("/sysroot"):
         composefs = False
         missing.append("no /sysroot directory: create an empty /sysroot in the image")
     return BootSupport(
-        kernel=kernel, initramfs=initramfs, composefs=composefs, missing=tuple(missing)
+        kernel=kernel,
+        initramfs=initrd is not None,
+        composefs=composefs,
+        missing=tuple(missing),
+        notes=tuple(notes),
     )
+
+
+def require_boot_support(tree: TreeView, image: str) -> BootSupport:
+    """`detect_boot_support`, refusing (UserError) an image that cannot boot; `notes` stay."""
+    support = detect_boot_support(tree)
+    if not support.ok:
+        raise UserError(f"image {image} cannot boot: " + "; ".join(support.missing))
+    return support

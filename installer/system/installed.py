@@ -20,29 +20,29 @@ from pathlib import Path
 
 from installer import sysroot
 from installer.boot.bootloader import (
-    LOADER_CONF,
     BootEntry,
+    boot_file_wanted,
+    check_boot_files,
     default_entry,
     install_bootloader,
     list_entries,
+    menu_timeout,
     set_default,
 )
-from installer.boot.entries import parse_conf
-from installer.composefs.deploy import Deployment, deploy_layers
+from installer.boot.support import require_boot_support
+from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import UserError
-from installer.events import Event, Output, StepDone, StepStarted
+from installer.events import Event, Output, StepDone, StepStarted, Warned
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, parse_ref
 from installer.system.etcmerge import merge_etc
-from storage import fat, loop, mkfs, partition
+from storage import loop, mkfs, partition
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage
 from storage.layout import ESP_TYPE, ROOT_TYPES
 from storage.mount import mounted
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TIMEOUT = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,6 +181,13 @@ def update(
         scratch = Path(tempfile.mkdtemp(prefix=".obelisk-scratch-", dir=system.root))
         try:
             image: FetchedImage = yield from fetch(image_ref, scratch, opts)
+            # Refuse an image that cannot boot before it becomes a deployment or touches the ESP.
+            tree = scan_layers(image.layers, keep=boot_file_wanted)
+            support = require_boot_support(tree, ref)
+            for note in support.notes:
+                yield Warned(step="fetch", message=note)
+            arch = image.config.get("architecture")
+            check_boot_files(tree, extra_kargs=extra, arch=arch)
             yield StepDone(step="fetch", summary=f"{len(image.layers)} layers")
             yield StepStarted(step="deploy", title="Deploying with composefs", index=2, total=total)
             deployment: Deployment = yield from deploy_layers(
@@ -209,19 +216,9 @@ def update(
             deployment.tree,
             image_id=deployment.id,
             root_uuid=system.root_uuid,
-            timeout=_timeout(system.esp),
+            timeout=menu_timeout(system.esp),
             extra_kargs=extra,
-            arch=image.config.get("architecture"),
+            arch=arch,
         )
         yield StepDone(step="bootloader", summary=f"default entry {entry.path}")
         return entry
-
-
-def _timeout(esp: FatImage) -> int:
-    """The menu timeout loader.conf has now, so an update keeps what the person chose."""
-    if fat.exists(esp, LOADER_CONF):
-        conf = parse_conf(fat.read_bytes(esp, LOADER_CONF).decode("utf-8", errors="replace"))
-        value = conf.get("timeout", "")
-        if value.isdigit():
-            return int(value)
-    return DEFAULT_TIMEOUT

@@ -77,7 +77,7 @@ def test_demo_install_boots_from_composefs(
     entries = runner.output(
         ["mdir", "-b", "-i", f"{disk}@@1M", "::/loader/entries"], env={"MTOOLS_SKIP_CHECK": "1"}
     )
-    image_id = re.search(r"obelisk-([0-9a-f]{64})\.conf", entries, re.I)
+    image_id = re.search(r"obelisk-([0-9a-f]{64})-[0-9]{8}\.conf", entries, re.I)
     assert image_id, entries
     boot = vm.boot_disk(disk, log=tmp_path / "serial.log", timeout=240, keys=vm.POWEROFF)
     report(boot, record_property)

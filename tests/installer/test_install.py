@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from installer.boot.bootloader import FIRST_RANK, entry_path
 from installer.cli.main import main
 from installer.engine import execute
 from installer.events import drain
@@ -138,14 +139,11 @@ def test_install_from_answer_file(
         assert origin["source"] == test_image
 
         esp = FatImage(esp_node)
-        entry = fat.read_bytes(esp, f"/loader/entries/obelisk-{image_id}.conf").decode()
-        assert "title Obelisk Test OS 1" in entry
+        entry = fat.read_bytes(esp, entry_path(image_id, FIRST_RANK)).decode()
+        assert "title Obelisk Test OS 1" in entry and "sort-key obelisk-50000000" in entry
         assert f"composefs={image_id}" in entry and "console=ttyS0" in entry
         assert entry.index("console=ttyS0") < entry.index("quiet")
-        assert (
-            f"default obelisk-{image_id}.conf"
-            in fat.read_bytes(esp, "/loader/loader.conf").decode()
-        )
+        assert fat.read_bytes(esp, "/loader/loader.conf") == b"default obelisk-*\ntimeout 5\n"
         assert fat.read_bytes(esp, f"/obelisk/{image_id}/vmlinuz").startswith(b"MZ fake kernel")
         assert fat.exists(esp, "/EFI/BOOT/BOOTX64.EFI")
 

@@ -9,6 +9,7 @@ from installer.boot.entries import (
     render_entry,
     render_loader_conf,
     update_loader_conf,
+    with_sort_key,
 )
 
 
@@ -22,11 +23,11 @@ def test_entry_has_every_key_in_order() -> None:
     )
     assert text == (
         "title Debian GNU/Linux 13 (trixie)\n"
+        "sort-key obelisk\n"
         "version 13\n"
         "linux /obelisk/abc/vmlinuz\n"
         "initrd /obelisk/abc/initrd\n"
         "options root=UUID=u rw composefs=abc console=ttyS0\n"
-        "sort-key obelisk\n"
     )
     assert parse_conf(text) == {
         "title": "Debian GNU/Linux 13 (trixie)",
@@ -40,7 +41,18 @@ def test_entry_has_every_key_in_order() -> None:
 
 def test_entry_without_initrd_version_or_options() -> None:
     text = render_entry(title="X", version="", linux="/k", initrd=None, options=(), sort_key="s")
-    assert text == "title X\nlinux /k\nsort-key s\n"
+    assert text == "title X\nsort-key s\nlinux /k\n"
+
+
+def test_with_sort_key_replaces_or_adds_the_key() -> None:
+    entry = "# obelisk kernel 6.1\ntitle X\nsort-key obelisk\nlinux /k\n"
+    assert with_sort_key(entry, "obelisk-00000007") == (
+        "# obelisk kernel 6.1\ntitle X\nsort-key obelisk-00000007\nlinux /k\n"
+    )
+    assert with_sort_key("title X\nlinux /k", "k") == "title X\nsort-key k\nlinux /k\n"
+    assert with_sort_key("linux /k\n", "k") == "linux /k\nsort-key k\n"
+    with pytest.raises(ValueError, match="sort-key must be one line"):
+        with_sort_key("linux /k\n", "a\nlinux /evil")
 
 
 def test_newline_in_a_value_cannot_forge_keys() -> None:

@@ -15,9 +15,11 @@ from typing import TypeVar
 import pytest
 
 from installer.boot.bootloader import (
+    FIRST_RANK,
     BootEntry,
     boot_file_wanted,
     default_entry,
+    entry_path,
     install_bootloader,
     list_entries,
     remove_entry,
@@ -141,17 +143,18 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
     assert all(p.total == 6 and p.step == "bootloader" for p in progress)
     assert entry == BootEntry(
         id=ID_A,
-        path=f"loader/entries/obelisk-{ID_A}.conf",
+        path=f"loader/entries/obelisk-{ID_A}-50000000.conf",
         title="Demo OS 1",
         version="1",
         options=(f"root=UUID={UUID}", "rw", f"composefs={ID_A}", "console=ttyS0", "quiet"),
         kernel_version="6.12.1-amd64",
+        sort_key="obelisk-50000000",
     )
     assert files_on(esp) == {
         "/EFI/BOOT/BOOTX64.EFI",
         "/EFI/systemd/systemd-bootx64.efi",
         "/loader/loader.conf",
-        f"/loader/entries/obelisk-{ID_A}.conf",
+        f"/{entry.path}",
         f"/obelisk/{ID_A}/vmlinuz",
         f"/obelisk/{ID_A}/initrd",
     }
@@ -166,16 +169,18 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
         fetch(esp, f"/obelisk/{ID_A}/initrd", tmp_path)
         == (tmp_path / "a/boot/initrd.img-6.12.1-amd64").read_bytes()
     )
-    entry_text = text_of(esp, f"/loader/entries/obelisk-{ID_A}.conf")
-    assert entry_text.splitlines()[1:] == [
+    entry_text = text_of(esp, f"/{entry.path}")
+    assert entry_text.splitlines() == [
+        "# obelisk kernel 6.12.1-amd64",
         "title Demo OS 1",
+        "sort-key obelisk-50000000",
         "version 1",
         f"linux /obelisk/{ID_A}/vmlinuz",
         f"initrd /obelisk/{ID_A}/initrd",
         f"options root=UUID={UUID} rw composefs={ID_A} console=ttyS0 quiet",
-        "sort-key obelisk",
     ]
-    assert text_of(esp, "/loader/loader.conf") == f"default obelisk-{ID_A}.conf\ntimeout 5\n"
+    # The default is a pattern: the first obelisk entry in sort-key order, never rewritten.
+    assert text_of(esp, "/loader/loader.conf") == "default obelisk-*\ntimeout 5\n"
 
     # A hand edit to loader.conf must survive later installs and rollbacks.
     conf = tmp_path / "loader.conf"
@@ -188,26 +193,39 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
     warnings = [e.message for e in events if isinstance(e, Warned)]
     assert len(warnings) == 1
     assert "6.12.10-amd64" in warnings[0] and "/boot/vmlinuz-6.12.9-amd64" in warnings[0]
+    # loader.conf needed no change, so the update wrote one file fewer.
+    assert {e.total for e in events if isinstance(e, Progress)} == {5}
     assert entry_b.kernel_version == "6.12.10-amd64"
+    assert entry_b.path == entry_path(ID_B, FIRST_RANK - 1)
+    assert "sort-key obelisk-49999999" in text_of(esp, f"/{entry_b.path}")
     assert fetch(esp, f"/obelisk/{ID_B}/vmlinuz", tmp_path).startswith(b"kernel 6.12.10-amd64\n")
     assert fetch(esp, f"/obelisk/{ID_A}/vmlinuz", tmp_path).startswith(b"kernel 6.12.1-amd64\n")
     assert text_of(esp, "/loader/loader.conf") == (
-        f"default obelisk-{ID_B}.conf\ntimeout 5\nconsole-mode max\n"
+        "default obelisk-*\ntimeout 5\nconsole-mode max\n"
     )
-    assert [e.id for e in list_entries(esp)] == [ID_A, ID_B]
-    assert list_entries(esp) == (entry, entry_b)
+    assert list_entries(esp) == (entry_b, entry)  # menu order: the default first
     assert default_entry(esp) == ID_B
     assert not [f for f in files_on(esp) if f.endswith(".tmp")]
 
-    # Rollback: back to the first deployment, with a new timeout; then keep the timeout.
+    # Rollback: the first deployment's entry again, under a new name ranked first; a new timeout.
     set_default(esp, ID_A, timeout=0)
+    entries = {f for f in files_on(esp) if f.startswith("/loader/entries/")}
+    assert entries == {f"/{entry_b.path}", f"/{entry_path(ID_A, FIRST_RANK - 2)}"}
+    assert default_entry(esp) == ID_A
     assert text_of(esp, "/loader/loader.conf") == (
-        f"default obelisk-{ID_A}.conf\ntimeout 0\nconsole-mode max\n"
+        "default obelisk-*\ntimeout 0\nconsole-mode max\n"
     )
     set_default(esp, ID_B)
+    assert default_entry(esp) == ID_B
+    assert [e.path for e in list_entries(esp)] == [
+        entry_path(ID_B, FIRST_RANK - 3),
+        entry_path(ID_A, FIRST_RANK - 2),
+    ]
     assert text_of(esp, "/loader/loader.conf") == (
-        f"default obelisk-{ID_B}.conf\ntimeout 0\nconsole-mode max\n"
+        "default obelisk-*\ntimeout 0\nconsole-mode max\n"
     )
+    set_default(esp, ID_B)  # already the default: nothing is written
+    assert list_entries(esp)[0].path == entry_path(ID_B, FIRST_RANK - 3)
     with pytest.raises(UserError, match="no boot entry 'nope'"):
         set_default(esp, "nope")
 
@@ -215,7 +233,7 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
     with pytest.raises(UserError, match="is the default"):
         remove_entry(esp, ID_B)
     remove_entry(esp, ID_A)
-    assert list_entries(esp) == (entry_b,)
+    assert [e.id for e in list_entries(esp)] == [ID_B]
     assert not [f for f in files_on(esp) if ID_A in f]
     with pytest.raises(UserError, match="no boot entry"):
         remove_entry(esp, ID_A)
@@ -336,7 +354,7 @@ def test_no_firmware_entry_for_image_files_or_loop_devices(tmp_path: Path) -> No
     with attach(fs) as device:
         events, _ = install(esp=FatImage(device), tree=tree, image_id=ID_B, host_root=host)
         assert not [e for e in events if isinstance(e, Warned)]
-        assert [e.id for e in list_entries(FatImage(device))] == [ID_A, ID_B]
+        assert [e.id for e in list_entries(FatImage(device))] == [ID_B, ID_A]
 
 
 class FailingTree(DirectoryView):
@@ -367,7 +385,33 @@ def test_interrupted_install_keeps_the_previous_default(esp: FatImage, tmp_path:
             gen.close()
     assert default_entry(esp) == ID_A
     assert list_entries(esp) == (first,)
-    assert text_of(esp, "/loader/loader.conf") == f"default obelisk-{ID_A}.conf\ntimeout 5\n"
+    assert text_of(esp, "/loader/loader.conf") == "default obelisk-*\ntimeout 5\n"
     # Only B's kernel files (and a leftover temp name) may exist; nothing points at them.
     assert {f for f in files_on(esp) - before if ID_B not in f} == set()
     assert not list(Path(tempfile.gettempdir()).glob("obelisk-boot-*"))
+
+
+def test_an_install_from_before_ranks_is_migrated_keeping_its_default(
+    esp: FatImage, tmp_path: Path
+) -> None:
+    """Entries `obelisk-<id>.conf` with `sort-key obelisk`, and loader.conf naming one of them."""
+    legacy = tmp_path / "legacy"
+    (legacy / "loader/entries").mkdir(parents=True)
+    for image_id, version in ((ID_A, "1"), (ID_B, "2")):
+        (legacy / f"loader/entries/obelisk-{image_id}.conf").write_text(
+            f"# obelisk kernel 6.1.0\ntitle Demo OS {version}\nversion {version}\n"
+            f"linux /obelisk/{image_id}/vmlinuz\noptions composefs={image_id}\nsort-key obelisk\n"
+        )
+    (legacy / "loader/loader.conf").write_text(f"default obelisk-{ID_A}.conf\ntimeout 4\n")
+    runner.run(["mcopy", "-s", "-i", esp.spec, str(legacy / "loader"), "::/"], env=ENV)
+    assert default_entry(esp) == ID_A  # loader.conf names it, though B sorts first (version 2)
+
+    set_default(esp, ID_B)
+    entries = {f for f in files_on(esp) if f.startswith("/loader/entries/")}
+    assert entries == {
+        f"/{entry_path(ID_A, FIRST_RANK - 1)}",  # the old default, ranked first while migrating
+        f"/{entry_path(ID_B, FIRST_RANK - 2)}",
+    }
+    assert default_entry(esp) == ID_B
+    assert text_of(esp, "/loader/loader.conf") == "default obelisk-*\ntimeout 4\n"
+    assert "options composefs=" + ID_B in text_of(esp, f"/{entry_path(ID_B, FIRST_RANK - 2)}")

@@ -10,11 +10,18 @@ from pathlib import Path
 import pytest
 
 from installer.boot import support
-from installer.boot.support import Flavour, add_boot_support, detect_boot_support
+from installer.boot.support import (
+    INITRD_FILES,
+    Flavour,
+    add_boot_support,
+    detect_boot_support,
+    require_boot_support,
+)
 from installer.cli.main import main
 from installer.errors import UserError
 from installer.image.treeview import DirectoryView
 from storage import runner
+from tests.installer.boot.cpio import compress, initramfs, newc
 
 DATA = Path(support.__file__).resolve().parent.parent / "data"
 SHELL_FILES = {
@@ -25,24 +32,40 @@ SHELL_FILES = {
 }
 
 
-def debian_root(root: Path, *, kernel: bool = True, initrd: bool = True) -> Path:
+def initrd_image(flavour: Flavour | None, how: str = "zstd") -> bytes:
+    """An initramfs as the flavour's generator makes it: early microcode, then the compressed main
+    archive, with obelisk's composefs files when `flavour` is given (a regenerated initramfs)."""
+    files = {"init": b"#!/bin/sh\n"}
+    if flavour is not None:
+        files |= {name: b"#!/bin/sh\n" for name in INITRD_FILES[flavour]}
+    early = newc({"kernel/x86/microcode/AuthenticAMD.bin": b"\1" * 100})
+    return initramfs(early, compress(newc(files, prefix="./"), how))
+
+
+def debian_root(
+    root: Path, *, kernel: bool = True, initrd: bytes | None = b"", regenerated: bool = False
+) -> Path:
+    """A Debian-style tree; its initramfs is `initrd`, or else one made by `initrd_image`
+    (with the composefs hook when `regenerated`); None leaves it out."""
     (root / "usr/share/initramfs-tools/hooks").mkdir(parents=True)
     (root / "etc").mkdir()
     (root / "var").mkdir()
     if kernel:
         (root / "boot").mkdir()
         (root / "boot/vmlinuz-6.12.1-amd64").write_bytes(b"kernel")
-        if initrd:
-            (root / "boot/initrd.img-6.12.1-amd64").write_bytes(b"initrd")
+        if initrd is not None:
+            data = initrd or initrd_image(Flavour.INITRAMFS_TOOLS if regenerated else None)
+            (root / "boot/initrd.img-6.12.1-amd64").write_bytes(data)
     return root
 
 
-def fedora_root(root: Path) -> Path:
+def fedora_root(root: Path, *, regenerated: bool = False) -> Path:
     (root / "usr/lib/dracut/modules.d").mkdir(parents=True)
     modules = root / "usr/lib/modules/6.17.1-300.fc43.x86_64"
     modules.mkdir(parents=True)
     (modules / "vmlinuz").write_bytes(b"kernel")
-    (modules / "initramfs.img").write_bytes(b"initrd")
+    image = initrd_image(Flavour.DRACUT if regenerated else None, "xz")
+    (modules / "initramfs.img").write_bytes(image)
     return root
 
 
@@ -118,18 +141,62 @@ def test_symlink_out_of_the_root_is_refused(tmp_path: Path) -> None:
 
 
 def test_detect_ready_image(tmp_path: Path) -> None:
-    root = debian_root(tmp_path)
+    root = debian_root(tmp_path, regenerated=True)
     add_boot_support(root)
     found = detect_boot_support(DirectoryView(root))
-    assert found.ok and found.composefs and found.initramfs
+    assert found.ok and found.composefs and found.initramfs and not found.notes
     assert found.kernel == "6.12.1-amd64"
 
 
 def test_detect_fedora_layout(tmp_path: Path) -> None:
-    root = fedora_root(tmp_path)
+    root = fedora_root(tmp_path, regenerated=True)
     add_boot_support(root, flavour=Flavour.DRACUT)
     found = detect_boot_support(DirectoryView(root))
     assert found.ok and found.kernel == "6.17.1-300.fc43.x86_64"
+
+
+@pytest.mark.parametrize("flavour", list(Flavour))
+def test_support_added_but_initramfs_not_regenerated_is_refused(
+    tmp_path: Path, flavour: Flavour
+) -> None:
+    """The issue's case: the marker files are in the tree, the initramfs that boots predates them."""
+    root = fedora_root(tmp_path) if flavour is Flavour.DRACUT else debian_root(tmp_path)
+    add_boot_support(root, flavour=flavour)
+    found = detect_boot_support(DirectoryView(root))
+    assert not found.ok and not found.composefs
+    (message,) = found.missing
+    assert "lacks obelisk's composefs hook" in message and "not regenerated" in message
+    with pytest.raises(UserError, match=r"^image demo:1 cannot boot: the initramfs /"):
+        require_boot_support(DirectoryView(root), "demo:1")
+
+
+def test_the_initramfs_decides_over_the_tree(tmp_path: Path) -> None:
+    # The hook baked into the initramfs boots, even with no marker file left in the tree.
+    root = debian_root(tmp_path / "a", regenerated=True)
+    (root / "sysroot").mkdir()
+    assert detect_boot_support(DirectoryView(root)).ok
+
+    broken = debian_root(tmp_path / "b", initrd=b"fake initramfs " * 20)
+    add_boot_support(broken)
+    found = detect_boot_support(DirectoryView(broken))
+    assert found.missing == (
+        "the initramfs /boot/initrd.img-6.12.1-amd64 is not one the kernel can unpack (unknown "
+        "data at byte 0: b'fake i'): regenerate it in the image (update-initramfs -u -k all, "
+        "or dracut --force --regenerate-all)",
+    )
+
+
+def test_an_initramfs_that_cannot_be_read_here_falls_back_to_the_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lz4 = initramfs(newc({"early": b"1"}), b"\x02\x21\x4c\x18" + b"\0" * 12)
+    root = debian_root(tmp_path / "root", initrd=lz4)
+    add_boot_support(root)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no lz4 command
+    found = detect_boot_support(DirectoryView(root))
+    assert found.ok and found.composefs
+    (note,) = found.notes
+    assert "lz4 command is not installed" in note and "hook was not checked" in note
 
 
 def test_detect_missing_pieces(tmp_path: Path) -> None:
@@ -138,11 +205,11 @@ def test_detect_missing_pieces(tmp_path: Path) -> None:
     assert len(bare.missing) == 2
     assert "no kernel" in bare.missing[0] and "add-boot-support" in bare.missing[1]
 
-    no_initrd = detect_boot_support(DirectoryView(debian_root(tmp_path / "b", initrd=False)))
+    no_initrd = detect_boot_support(DirectoryView(debian_root(tmp_path / "b", initrd=None)))
     assert no_initrd.kernel == "6.12.1-amd64" and not no_initrd.initramfs
     assert "has no initramfs" in no_initrd.missing[0]
 
-    root = debian_root(tmp_path / "c")
+    root = debian_root(tmp_path / "c", regenerated=True)
     add_boot_support(root)
     (root / "sysroot").rmdir()
     no_sysroot = detect_boot_support(DirectoryView(root))

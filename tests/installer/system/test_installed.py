@@ -10,7 +10,9 @@ import pytest
 from installer.cli.main import main
 from installer.sysroot import etc_dir, var_dir
 from installer.system.installed import open_installed
+from storage import runner
 from tests import fakeos
+from tests import imagebuild as ib
 from tests.installer.test_install import answers
 from tests.registry import Registry
 
@@ -92,3 +94,76 @@ def test_not_an_install_is_a_clear_error(
     assert main(["deployments", str(blank)]) == 2
     assert "does not hold an obelisk install" in capsys.readouterr().err
     assert main(["deployments", str(tmp_path / "missing.img")]) == 2
+
+
+@pytest.fixture(scope="module")
+def unbootable(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Images update must refuse, by what is wrong with them."""
+    base = tmp_path_factory.mktemp("unbootable")
+    fakeos.write_image(base / "nohook", "3", initrd_hook=False)
+    fakeos.write_image(base / "nosysroot", "4", bootable=False)
+    modules = f"usr/lib/modules/{fakeos.KERNEL}"
+    ib.write_layout(
+        base / "nokernel",
+        [fakeos.base_layer("5"), ib.tar_layer([ib.whiteout(modules)])],
+    )
+    return {name: registry.push_layout(base / name, f"unbootable:{name}") for name in
+            ("nohook", "nosysroot", "nokernel")}  # fmt: skip
+
+
+def _disk_state(disk: Path) -> tuple[list[str], list[str], str]:
+    """The root's top level, state and images, and the ESP's files: what a refusal must keep."""
+    with open_installed(str(disk)) as system:
+        root = sorted(
+            str(p.relative_to(system.root))
+            for top in ("", "state/deploy", "composefs/images")
+            for p in (system.root / top).iterdir()
+        )
+        esp = runner.output(
+            ["mdir", "-i", system.esp.spec, "-/", "-b", "::/"], env={"MTOOLS_SKIP_CHECK": "1"}
+        )
+        conf = runner.output(
+            ["mtype", "-i", system.esp.spec, "::/loader/loader.conf"],
+            env={"MTOOLS_SKIP_CHECK": "1"},
+        )
+    return root, sorted(esp.splitlines()), conf
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("nohook", "lacks obelisk's composefs hook"),
+        ("nosysroot", "no /sysroot directory"),
+        ("nokernel", "image has no kernel"),
+    ],
+)
+def test_update_refuses_an_image_that_cannot_boot_and_changes_nothing(
+    tmp_path: Path,
+    refs: tuple[str, str],
+    unbootable: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    message: str,
+) -> None:
+    """Issue 10: update deployed such images and made them the default (no kernel: exit 2, but
+    with the deployment left behind and listed first)."""
+    file = answers(tmp_path, refs[0])
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 0
+    disk = tmp_path / "disk.img"
+    before = _deployments(disk, capsys)
+    state = _disk_state(disk)
+
+    code = main(["update", str(disk), unbootable[name], "--no-tls-verify"])
+    err = capsys.readouterr().err
+    assert _deployments(disk, capsys) == before
+    assert _disk_state(disk) == state
+    assert code == 2 and message in err and "cannot boot" in err
+
+
+def test_install_refuses_an_initramfs_without_the_hook(
+    tmp_path: Path, unbootable: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = answers(tmp_path, unbootable["nohook"])
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 2
+    assert "was not regenerated" in capsys.readouterr().err
+    assert not (tmp_path / "disk.img").exists()
