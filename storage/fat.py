@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from storage import runner
+from storage import durable, runner
 from storage.errors import StorageError
 
 TOOLS = {
@@ -218,3 +218,14 @@ def rename(target: Target, src: str, dst: str) -> None:
         raise FatError(f"cannot replace directory {new} on {image.spec}")
     mkdir(image, str(new.parent))
     _mtools("mren", image, "-D", "o", _m(old), _m(new))
+
+
+def sync(target: Target) -> None:
+    """Make what mtools wrote durable (mtools never fsyncs): fsync the device or image file.
+
+    An fsync of a block device also flushes the disk's write cache; a last close does not.
+    """
+    try:
+        durable.fsync(_image(target).path)
+    except StorageError as exc:
+        raise FatError(str(exc)) from exc
