@@ -3,6 +3,8 @@
 The order is chosen so that nothing on the target changes until everything that can be checked
 has been: tools, the target's safety, the image's boot support (read from the fetched layers).
 Everything undoable goes on one cleanup stack, unwound on failure, cancel, Ctrl-C or SIGTERM.
+The boot entry comes last, after the root is configured and flushed: a power cut before it
+leaves a disk that boots nothing, never one that boots a half-configured system.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from installer.plan import Plan
 from installer.sysroot import var_dir
 from installer.system import configure
 from storage import discover as discovery
-from storage import loop, mkfs, partition, runner, safety
+from storage import durable, fat, loop, mkfs, partition, runner, safety
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage
 from storage.layout import Filesystem, Layout, plan_layout
@@ -89,11 +91,11 @@ def steps_for(plan: Plan) -> tuple[_Step, ...]:
         _Step("partition", f"Partitioning {target}"),
         _Step("format", "Creating filesystems"),
         _Step("deploy", "Deploying the image with composefs"),
-        _Step("bootloader", "Installing systemd-boot and the boot entry"),
         _Step("configure", "Configuring the installed system"),
     ]
     if plan.post:
         steps.append(_Step("post", "Running post-install commands"))
+    steps.append(_Step("bootloader", "Installing systemd-boot and the boot entry"))
     steps.append(_Step("finish", "Finishing"))
     return tuple(steps)
 
@@ -205,23 +207,7 @@ def execute(
             f"{format_size(deployment.bytes_written)} written",
         )
 
-        # 6. Bootloader on the ESP, written with mtools (no vfat mount needed).
-        yield run.start("bootloader")
-        entry: BootEntry = yield from run.relay(
-            install_bootloader(
-                FatImage(esp_node),
-                deployment.tree,
-                image_id=deployment.id,
-                root_uuid=uuids["root"],
-                timeout=plan.boot.timeout,
-                extra_kargs=plan.boot.kargs,
-                arch=image.config.get("architecture"),
-                image_version=_label(image, "org.opencontainers.image.version"),
-            )
-        )
-        yield StepDone(step="bootloader", summary=f"entry {entry.path}")
-
-        # 7. System configuration in the deployment's /etc and the shared /var.
+        # 6. System configuration in the deployment's /etc and the shared /var.
         yield run.start("configure")
         for line in configure.configure(root, deployment, plan):
             yield Output(step="configure", line=line)
@@ -231,6 +217,26 @@ def execute(
             yield run.start("post")
             yield from run.relay(configure.run_post(root, deployment, plan.post))
             yield StepDone(step="post", summary=f"{len(plan.post)} commands")
+
+        # 7. Bootloader on the ESP, written with mtools (no vfat mount needed), once everything
+        # the entry boots is on the disk; the entry is flushed before the install says done.
+        yield run.start("bootloader")
+        durable.syncfs(root)
+        esp = FatImage(esp_node)
+        entry: BootEntry = yield from run.relay(
+            install_bootloader(
+                esp,
+                deployment.tree,
+                image_id=deployment.id,
+                root_uuid=uuids["root"],
+                timeout=plan.boot.timeout,
+                extra_kargs=plan.boot.kargs,
+                arch=image.config.get("architecture"),
+                image_version=_label(image, "org.opencontainers.image.version"),
+            )
+        )
+        fat.sync(esp)
+        yield StepDone(step="bootloader", summary=f"entry {entry.path}")
 
         yield run.start("finish")
         if log_file is not None and log_file.exists():

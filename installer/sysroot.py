@@ -9,6 +9,11 @@ Every module that reads or writes it asks here for the path, so the layout is wr
     boot/
 
 The naming of one object inside `objects/` is the composefs format's (`composefs.tree.object_path`).
+
+A name starting with `STAGING_PREFIX` in `state/deploy/` or `composefs/` is work in progress
+(a deployment being staged, an image being built), never a deployment: a deployment is
+published by renaming its complete, flushed state directory to its id, so one that exists under
+its id is complete.
 """
 
 from __future__ import annotations
@@ -52,9 +57,22 @@ def image_file(root: Path, image_id: str) -> Path:
     return images_dir(root) / image_id
 
 
+STAGING_PREFIX = ".tmp-"
+
+
 def deploy_dir(root: Path) -> Path:
     """The directory that holds one `DeploymentDir` per deployed image id."""
     return root / "state" / "deploy"
+
+
+def deployment_ids(root: Path) -> list[str]:
+    """The ids of the published deployments (staged ones are left out), sorted."""
+    where = deploy_dir(root)
+    if not where.is_dir():
+        return []
+    return sorted(
+        p.name for p in where.iterdir() if not p.name.startswith(STAGING_PREFIX) and p.is_dir()
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from storage import runner
+from storage import durable, runner
 from storage.errors import StorageError
 
 TOOLS = {
@@ -79,18 +79,6 @@ def _mtools(tool: str, image: FatImage, *args: str, check: bool = True) -> runne
     if check and result.returncode != 0:
         raise FatError(f"{tool} failed on {image.spec}: {_clean(result)}")
     return result
-
-
-def _sync(image: FatImage) -> None:
-    """Make what mtools wrote durable: fsync of a block device also flushes the disk's cache."""
-    try:
-        fd = os.open(image.path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise FatError(f"could not flush {image.path} to disk: {exc.strerror}") from exc
 
 
 def _clean(result: runner.Result) -> str:
@@ -158,7 +146,7 @@ def mkdir(target: Target, path: str) -> None:
     """Create `path` and its parents; existing directories are fine (idempotent)."""
     image = _image(target)
     _mkdir(image, _norm(path))
-    _sync(image)
+    sync(image)
 
 
 def _mkdir(image: FatImage, where: PurePosixPath) -> None:
@@ -182,7 +170,7 @@ def write_file(target: Target, local_path: str | os.PathLike[str], dest: str) ->
         raise FatError(f"{where} on {image.spec} is a directory, not a file")
     _mkdir(image, where.parent)
     _mtools("mcopy", image, "-o", "-Q", os.fspath(local_path), _m(where))
-    _sync(image)
+    sync(image)
 
 
 def write_bytes(target: Target, data: bytes, dest: str) -> None:
@@ -199,7 +187,7 @@ def write_tree(target: Target, local_dir: str | os.PathLike[str], dest: str = "/
     _mkdir(image, where)
     for entry in sorted(Path(local_dir).iterdir()):
         _mtools("mcopy", image, "-s", "-o", "-Q", os.fspath(entry), _m(where) + "/")
-    _sync(image)
+    sync(image)
 
 
 def read_bytes(target: Target, path: str) -> bytes:
@@ -227,7 +215,7 @@ def remove(target: Target, path: str, *, recursive: bool = False, missing_ok: bo
         _mtools("mdeltree" if recursive else "mrd", image, _m(where))
     else:
         _mtools("mdel", image, _m(where))
-    _sync(image)
+    sync(image)
 
 
 def rename(target: Target, src: str, dst: str) -> None:
@@ -243,4 +231,15 @@ def rename(target: Target, src: str, dst: str) -> None:
         raise FatError(f"cannot replace directory {new} on {image.spec}")
     _mkdir(image, new.parent)
     _mtools("mren", image, "-D", "o", _m(old), _m(new))
-    _sync(image)
+    sync(image)
+
+
+def sync(target: Target) -> None:
+    """Make what mtools wrote durable (mtools never fsyncs): fsync the device or image file.
+
+    An fsync of a block device also flushes the disk's write cache; a last close does not.
+    """
+    try:
+        durable.fsync(_image(target).path)
+    except StorageError as exc:
+        raise FatError(str(exc)) from exc

@@ -2,8 +2,11 @@
 
 `deploy_layers` is the engine's hot path (DESIGN 4): one streaming pass per layer, file
 contents written once into the object store, the EROFS image built from a dump of the in-memory
-tree, then `/etc` and `/var` state. Publishing `images/<id>` is the last step: a failed deploy
-leaves objects (harmless, content-addressed) but no image link and no state directory.
+tree, then `/etc` and `/var` state, staged under a temp name. `publish` is the commit: the
+filesystem is flushed, the state directory renamed to its id and `images/<id>` linked, each
+rename flushed too. So a deployment under its id is complete on disk, whatever power cut came
+before or after; a failed deploy leaves objects (harmless, content-addressed) but no image link
+and no state directory. An update publishes only after its `/etc` merge into the staged state.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -29,14 +32,15 @@ from installer.composefs.tree import Inode, Tree
 from installer.events import Event, Warned
 from installer.image.model import LayerBlob
 from installer.sysroot import (
+    STAGING_PREFIX,
     DeploymentDir,
     boot_dir,
     deploy_dir,
-    deployment,
     var_dir,
     var_link_target,
 )
-from storage import runner
+from installer.sysroot import deployment as state_dir
+from storage import durable, runner
 from storage.errors import StorageError
 
 TOOLS = {"mkcomposefs": "composefs"}
@@ -60,14 +64,28 @@ class Deployment:
     """Bytes of new objects, the EROFS image included."""
     verity: bool
     """The objects carry fs-verity, so the boot may add `verity=require`."""
+    staged: DeploymentDir | None = None
+    """The state directory under its temp name until `publish`; None once published (or when
+    the deployment existed already)."""
+
+    @property
+    def state(self) -> DeploymentDir:
+        """The deployment's state directory as it is now: staged, or under its id."""
+        return self.staged or state_dir(self.root, self.id)
 
 
 def deploy_layers(
-    root: Path, layers: Sequence[LayerBlob], *, origin: Mapping[str, object]
+    root: Path,
+    layers: Sequence[LayerBlob],
+    *,
+    origin: Mapping[str, object],
+    publish_now: bool = True,
 ) -> Generator[Event, None, Deployment]:
     """Apply `layers` in order into the repository on `root` and publish the image.
 
-    Yields Progress(step="deploy") in blob bytes read, and Warnings.
+    With `publish_now` false the state stays staged (`Deployment.staged`) for the caller to
+    finish and then `publish` (or `discard`). Yields Progress(step="deploy") in blob bytes
+    read, and Warnings.
     """
     runner.require(TOOLS)
     if not root.is_dir():
@@ -100,21 +118,51 @@ def deploy_layers(
     image_id = _build_image(repo, tree)
     if repo.verity_note and not warned:
         yield Warned(step=STEP, message=repo.verity_note)
-    for message in _write_state(repo, image_id, tree, origin):
-        yield Warned(step=STEP, message=message)
     boot = boot_dir(root)
     try:
         boot.mkdir(exist_ok=True)
     except OSError as exc:
         raise DeployError(f"cannot create {boot}: {exc.strerror}") from exc
-    return Deployment(
+    staged, warnings = _stage_state(repo, image_id, tree, origin)
+    for message in warnings:
+        yield Warned(step=STEP, message=message)
+    result = Deployment(
         id=image_id,
         root=root,
         tree=tree,
         objects_added=repo.objects_added,
         bytes_written=repo.bytes_written,
         verity=repo.verity,
+        staged=staged,
     )
+    return publish(result) if publish_now else result
+
+
+def publish(deployment: Deployment) -> Deployment:
+    """Commit a deployment: flush everything written so far, then give its state directory its
+    id and link its image, each rename flushed. Returns it published."""
+    repo = Repository(deployment.root)
+    parent = deploy_dir(deployment.root)
+    try:
+        # The contents first: a renamed directory whose files are not on disk yet can come
+        # back after a power cut with those files empty.
+        repo.sync()
+        if deployment.staged is not None:
+            os.rename(deployment.staged.path, state_dir(deployment.root, deployment.id).path)
+            durable.fsync(parent)
+    except BaseException as exc:
+        discard(deployment)
+        if isinstance(exc, (OSError, StorageError)):
+            raise DeployError(f"cannot publish the deployment in {parent}: {exc}") from exc
+        raise
+    repo.link_image(deployment.id)
+    return replace(deployment, staged=None)
+
+
+def discard(deployment: Deployment) -> None:
+    """Remove a deployment's staged state (a failed update); a published one is left alone."""
+    if deployment.staged is not None:
+        shutil.rmtree(deployment.staged.path, ignore_errors=True)
 
 
 def scan_layers(layers: Sequence[LayerBlob], *, keep: Callable[[str], bool]) -> Tree:
@@ -160,26 +208,28 @@ def _build_image(repo: Repository, tree: Tree) -> str:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _write_state(
+def _stage_state(
     repo: Repository, image_id: str, tree: Tree, origin: Mapping[str, object]
-) -> list[str]:
-    """Create the deployment's state (and seed the shared `/var` once), then link the image.
+) -> tuple[DeploymentDir | None, list[str]]:
+    """Seed the shared `/var` once, and stage the deployment's state under a temp name.
 
-    Everything is built under temp names and renamed into place; on failure whatever this call
-    created is removed again, so no half state is left.
+    Returns the staged directory (None when the deployment exists already: its `/etc` is kept)
+    and warnings. `origin.json` is written last. On failure whatever this call created is removed
+    again, so no half state is left.
     """
     root = repo.root
     warnings: list[str] = []
     deploy_root = deploy_dir(root)
-    final = deployment(root, image_id).path
+    final = state_dir(root, image_id).path
     var_final = var_dir(root)
     created: list[Path] = []
     temps: list[Path] = []
+    staged: DeploymentDir | None = None
     try:
         deploy_root.mkdir(parents=True, exist_ok=True)
         var_final.parent.mkdir(parents=True, exist_ok=True)
         if not os.path.lexists(var_final):
-            tmp = Path(tempfile.mkdtemp(dir=var_final.parent, prefix=".tmp-var-"))
+            tmp = Path(tempfile.mkdtemp(dir=var_final.parent, prefix=STAGING_PREFIX + "var-"))
             temps.append(tmp)
             staged_var = tmp / var_final.name
             warnings += _materialise(tree, "var", staged_var)
@@ -190,7 +240,7 @@ def _write_state(
                 f"{final} exists already (this image was deployed before); kept its /etc"
             )
         else:
-            tmp = Path(tempfile.mkdtemp(dir=deploy_root, prefix=".tmp-"))
+            tmp = Path(tempfile.mkdtemp(dir=deploy_root, prefix=STAGING_PREFIX))
             temps.append(tmp)
             staged = DeploymentDir(tmp)
             warnings += _materialise(tree, "etc", staged.etc)
@@ -198,11 +248,7 @@ def _write_state(
             record = _origin(image_id, tree, origin)
             staged.origin.write_text(json.dumps(record, indent=2, default=str) + "\n")
             os.chmod(tmp, 0o755)
-            os.rename(tmp, final)
             temps.remove(tmp)
-            created.append(final)
-        repo.sync()
-        repo.link_image(image_id)
     except BaseException as exc:
         for path in reversed(created):
             shutil.rmtree(path, ignore_errors=True)
@@ -212,7 +258,7 @@ def _write_state(
     finally:
         for path in temps:
             shutil.rmtree(path, ignore_errors=True)
-    return warnings
+    return staged, warnings
 
 
 def _materialise(tree: Tree, name: str, dest: Path) -> list[str]:

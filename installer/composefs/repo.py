@@ -7,7 +7,6 @@ named by fs-verity digest, images published as relative symlinks to their EROFS 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import io
 import json
@@ -28,6 +27,8 @@ from installer.composefs.fsverity import (
 from installer.composefs.tree import object_path
 from installer.events import drain
 from installer.sysroot import composefs_dir, image_file, images_dir, meta_file, objects_dir
+from storage import durable
+from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -259,16 +260,16 @@ class Repository:
 
     def sync(self) -> None:
         """Flush the filesystem: a published image must never point at objects still in RAM."""
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            if _libc.syncfs(fd) != 0:
-                err = ctypes.get_errno()
-                raise DeployError(f"cannot flush {self.root} to disk: {os.strerror(err)}")
-        finally:
-            os.close(fd)
+            durable.syncfs(self.path)
+        except StorageError as exc:
+            raise DeployError(str(exc)) from exc
 
     def link_image(self, image_id: str) -> None:
-        """Publish the image: `images/<id>` -> `../objects/XX/<rest>` (this commits a deploy)."""
+        """Publish the image: `images/<id>` -> `../objects/XX/<rest>` (this commits a deploy).
+
+        Durable when it returns; the objects must be (`sync`) before it is called.
+        """
         link = image_file(self.root, image_id)
         target = os.path.relpath(self.object_file(image_id), self.images)
         if link.is_symlink() and os.readlink(link) == target:
@@ -279,6 +280,9 @@ class Repository:
         try:
             os.symlink(target, tmp)
             os.replace(tmp, link)
+            durable.fsync(self.images)
+        except StorageError as exc:
+            raise DeployError(str(exc)) from exc
         except OSError as exc:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -289,9 +293,6 @@ class Repository:
         if not self.images.is_dir():
             return []
         return sorted(p.name for p in self.images.iterdir() if not p.name.startswith("."))
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _umask() -> int:
@@ -307,6 +308,7 @@ def _umask() -> int:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        durable.replace_bytes(path, data)
+    except StorageError as exc:
+        raise DeployError(str(exc)) from exc

@@ -6,7 +6,6 @@ on the host. This is file editing on a directory only: homes and keys are `homes
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +50,9 @@ class AccountFile:
             value += 1
         return value
 
-    def save(self, mode: int) -> None:
-        replace_file(self.path, "".join(":".join(r) + "\n" for r in self.rows), mode=mode)
+    def save(self, mode: int, group: int | None = None) -> None:
+        text = "".join(":".join(r) + "\n" for r in self.rows)
+        replace_file(self.path, text, mode=mode, group=group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +132,7 @@ class Accounts:
         row = self.group.find("shadow")
         shadow_gid = int(row[2]) if row and row[2].isdigit() else None
         for db in (self.shadow, self.gshadow):
-            db.save(0o600 if shadow_gid is None else 0o640)
-            if shadow_gid is not None:
-                os.chown(db.path, 0, shadow_gid)
+            db.save(0o600 if shadow_gid is None else 0o640, shadow_gid)
 
 
 def _join(row: list[str], name: str) -> None:

@@ -3,6 +3,10 @@
 The three sides are the old image's pristine `/etc`, the old deployment's `/etc` as the person
 left it, and the new deployment's fresh copy of the new image's `/etc`. What the person changed
 wins over the new image; what they left alone follows the new image.
+
+An update merges into the new deployment while it is still staged (`into`), so the deployment is
+published with the merged `/etc` or not at all. Every write goes through `system.files`, atomic
+and durable, so a merge into a published `/etc` leaves each file old or new, never empty.
 """
 
 from __future__ import annotations
@@ -10,17 +14,18 @@ from __future__ import annotations
 import contextlib
 import filecmp
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from installer import sysroot
+from installer.system.files import copy_over, remove
 
 
-def merge_etc(root: Path, *, old_id: str, new_id: str) -> Iterator[str]:
+def merge_etc(root: Path, *, old_id: str, new_id: str, into: Path | None = None) -> Iterator[str]:
     """Merge deployment `old_id`'s `/etc` changes into `new_id`'s; yields one line per file kept.
 
+    `into` is the new deployment's `/etc` while it is staged (by default, its published one).
     The old image is mounted for the pristine side.
     """
     where = Path(tempfile.mkdtemp(prefix="obelisk-old-"))
@@ -29,7 +34,7 @@ def merge_etc(root: Path, *, old_id: str, new_id: str) -> Iterator[str]:
             yield from merge(
                 pristine=old_image / "etc",
                 current=sysroot.etc_dir(root, old_id),
-                new=sysroot.etc_dir(root, new_id),
+                new=into or sysroot.etc_dir(root, new_id),
             )
     finally:
         with contextlib.suppress(OSError):
@@ -49,13 +54,7 @@ def merge(*, pristine: Path, current: Path, new: Path) -> Iterator[str]:
             item = rel / name
             if _same(current / item, pristine / item):
                 continue
-            dest = new / item
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.is_symlink() or dest.is_file():
-                dest.unlink()
-            elif dest.is_dir():
-                shutil.rmtree(dest)
-            _copy(current / item, dest)
+            copy_over(current / item, new / item)
             yield f"kept /etc/{item}"
     for dirpath, _dirnames, filenames in os.walk(pristine):
         rel = Path(dirpath).relative_to(pristine)
@@ -63,7 +62,7 @@ def merge(*, pristine: Path, current: Path, new: Path) -> Iterator[str]:
             item = rel / name
             gone = not (current / item).exists() and not (current / item).is_symlink()
             if gone and ((new / item).is_file() or (new / item).is_symlink()):
-                (new / item).unlink()
+                remove(new / item)
                 yield f"kept deleted /etc/{item}"
 
 
@@ -79,12 +78,3 @@ def _same(a: Path, b: Path) -> bool:
     if (sa.st_mode, sa.st_uid, sa.st_gid) != (sb.st_mode, sb.st_uid, sb.st_gid):
         return False
     return filecmp.cmp(a, b, shallow=False)
-
-
-def _copy(src: Path, dest: Path) -> None:
-    if src.is_symlink():
-        os.symlink(os.readlink(src), dest)
-        return
-    shutil.copy2(src, dest, follow_symlinks=False)
-    st = src.stat()
-    os.chown(dest, st.st_uid, st.st_gid)

@@ -4,6 +4,13 @@ This is the engine of the recovery and update commands. The disk (or disk-image 
 by its partitions (the ESP and root type GUIDs of DESIGN 3.1), the root is mounted, the ESP is
 read and written with mtools. A new deployment keeps the old one bootable beside it, and the
 person's changes to `/etc` are carried over (`etcmerge`).
+
+An update survives a power cut at any point: the new deployment is merged while staged and
+published only when complete (`composefs.deploy.publish`, which flushes the root), its boot
+files are flushed to the ESP before the default switch, and the switch is flushed before the
+update reports success. So the default entry always names a complete deployment, and a rerun
+after a cut redoes whatever the default does not yet name. This holds with the root mounted
+elsewhere too (a running system), where no unmount would flush anything.
 """
 
 from __future__ import annotations
@@ -30,13 +37,13 @@ from installer.boot.bootloader import (
     set_default,
 )
 from installer.boot.support import require_boot_support
-from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
+from installer.composefs.deploy import Deployment, deploy_layers, discard, publish, scan_layers
 from installer.errors import UserError
 from installer.events import Event, Output, StepDone, StepStarted, Warned
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, parse_ref
 from installer.system.etcmerge import merge_etc
-from storage import loop, mkfs, partition
+from storage import fat, loop, mkfs, partition
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage
 from storage.layout import ESP_TYPE, ROOT_TYPES
@@ -116,7 +123,8 @@ def deployments(system: Installed) -> list[DeploymentInfo]:
     state = sysroot.deploy_dir(system.root)
     found = []
     order: dict[str, tuple[str, int]] = {}
-    for directory in state.iterdir() if state.is_dir() else ():
+    for image_id in sysroot.deployment_ids(system.root):
+        directory = state / image_id
         origin = _origin(system.root, directory.name)
         entry = entries.get(directory.name)
         # deployed-at has whole seconds; the state directory's mtime breaks ties.
@@ -200,25 +208,43 @@ def update(
                     "config-digest": image.config_digest,
                     "kargs": list(extra),
                 },
+                publish_now=False,
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        if deployment.id == current:
-            raise UserError(f"{ref} is the image already deployed ({current[:12]}); nothing to do")
-        yield StepDone(step="deploy", summary=f"image id {deployment.id}")
-        yield StepStarted(step="etc", title="Carrying /etc changes over", index=3, total=total)
-        for line in merge_etc(system.root, old_id=current, new_id=deployment.id):
-            yield Output(step="etc", line=line)
+        try:
+            if deployment.id == current:
+                raise UserError(
+                    f"{ref} is the image already deployed ({current[:12]}); nothing to do"
+                )
+            yield StepDone(step="deploy", summary=f"image id {deployment.id}")
+            yield StepStarted(step="etc", title="Carrying /etc changes over", index=3, total=total)
+            for line in merge_etc(
+                system.root, old_id=current, new_id=deployment.id, into=deployment.state.etc
+            ):
+                yield Output(step="etc", line=line)
+        except BaseException:
+            discard(deployment)
+            raise
+        # The commit on the root: from here the deployment is complete on disk.
+        deployment = publish(deployment)
         yield StepDone(step="etc")
         yield StepStarted(step="bootloader", title="Adding the boot entry", index=4, total=total)
+        timeout = menu_timeout(system.esp)
         entry: BootEntry = yield from install_bootloader(
             system.esp,
             deployment.tree,
             image_id=deployment.id,
             root_uuid=system.root_uuid,
-            timeout=menu_timeout(system.esp),
+            timeout=timeout,
             extra_kargs=extra,
             arch=arch,
+            make_default=False,
         )
+        # The entry and its kernel reach the disk before the default names them, and the
+        # switch before the update reports success.
+        fat.sync(system.esp)
+        set_default(system.esp, deployment.id, timeout=timeout)
+        fat.sync(system.esp)
         yield StepDone(step="bootloader", summary=f"default entry {entry.path}")
         return entry

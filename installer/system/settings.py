@@ -8,7 +8,7 @@ from pathlib import Path
 
 from installer.composefs.tree import Tree
 from installer.plan import SystemSettings
-from installer.system.files import replace_file
+from installer.system.files import replace_file, replace_symlink
 
 
 def apply_settings(etc: Path, tree: Tree, system: SystemSettings) -> Iterator[str]:
@@ -23,10 +23,7 @@ def apply_settings(etc: Path, tree: Tree, system: SystemSettings) -> Iterator[st
     if system.timezone:
         if not tree.is_file(f"/usr/share/zoneinfo/{system.timezone}"):
             yield f"warning: the image has no zoneinfo for {system.timezone}; set anyway"
-        link = etc / "localtime"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(f"../usr/share/zoneinfo/{system.timezone}")
+        replace_symlink(etc / "localtime", f"../usr/share/zoneinfo/{system.timezone}")
         replace_file(etc / "timezone", system.timezone + "\n")
         yield f"time zone {system.timezone}"
     if system.locale:
