@@ -129,7 +129,7 @@ def _under(path: str, tops: Iterable[str]) -> bool:
     )
 
 
-def _layer_dirs(options: str) -> Iterator[str]:
+def layer_dirs(options: str) -> Iterator[str]:
     """The directories an overlay's superblock options name (lowerdir=a:b::c, upperdir=…)."""
     for option in options.split(","):
         key, sep, value = option.partition("=")
@@ -237,7 +237,7 @@ def _find(target: str | os.PathLike[str]) -> Holding:
                 entry.dev in devs
                 or entry.source == real
                 or _under(entry.target, tops)
-                or any(_under(d, tops) for d in _layer_dirs(entry.options))
+                or any(_under(d, tops) for d in layer_dirs(entry.options))
             ):
                 chosen.add(i)
                 grew = True
@@ -322,3 +322,15 @@ def _claimed(node: str) -> bool:
     except OSError as exc:
         return exc.errno == errno.EBUSY
     return False
+
+
+def whole_mount(node: str) -> MountEntry | None:
+    """Where the filesystem on `node` is mounted whole (its root at the mount point), if it is.
+
+    A running system's physical root (`/sysroot`) is such a mount; sharing it shares the one
+    superblock the kernel has, which is safe, unlike a second loop device over the same file.
+    """
+    rdev = _rdev(node)
+    return next(
+        (m for m in mount_table() if rdev is not None and m.dev == rdev and m.root == "/"), None
+    )

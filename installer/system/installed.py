@@ -43,8 +43,9 @@ from installer.events import Event, Output, StepDone, StepStarted, Warned
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, parse_ref
 from installer.system.etcmerge import merge_etc
-from storage import fat, loop, mkfs, partition
+from storage import fat, holders, loop, mkfs, partition
 from storage.cleanup import CleanupStack
+from storage.errors import StorageError
 from storage.fat import FatImage
 from storage.layout import ESP_TYPE, ROOT_TYPES
 from storage.mount import mounted
@@ -85,6 +86,42 @@ def _find_partitions(device: str) -> tuple[str, str]:
     return nodes[0], nodes[1]
 
 
+def _running_root(device: str, *, writable: bool) -> tuple[str, str, Path] | None:
+    """The ESP node, root node and mount point when `device`'s root filesystem is mounted whole
+    (a running system's /sysroot) and its ESP is not mounted (mtools writes the ESP device)."""
+    try:
+        esp_node, root_node = _find_partitions(device)
+    except (UserError, StorageError):
+        return None  # not an obelisk disk: the claim below says what holds it
+    mount = holders.whole_mount(root_node)
+    if mount is None or not _booted_from(mount.target):
+        return None  # mounted by hand, or by a killed run: the claim refuses or releases it
+    if holders.find(esp_node).mounts:
+        raise UserError(
+            f"{device}: its ESP {esp_node} is mounted; unmount it (obelisk writes the ESP itself)"
+        )
+    if writable and os.statvfs(mount.target).f_flag & os.ST_RDONLY:
+        raise UserError(f"{device}: its root is mounted read-only at {mount.target}; remount it rw")
+    return esp_node, root_node, Path(mount.target)
+
+
+def _booted_from(physical: str) -> bool:
+    """Whether a deployment on the physical root mounted at `physical` is running: this system
+    booted it (`composefs=` on the kernel command line, the root at /sysroot), or an overlay
+    mounted over its object store stands for the booted system (as the tests do)."""
+    try:
+        booted = "composefs=" in Path("/proc/cmdline").read_text()
+    except OSError:
+        booted = False
+    if booted and physical == "/sysroot":
+        return True
+    objects = str(sysroot.objects_dir(Path(physical)))
+    return any(
+        m.fstype == "overlay" and objects in set(holders.layer_dirs(m.options))
+        for m in holders.mount_table()
+    )
+
+
 @contextlib.contextmanager
 def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed]:
     """Mount the installed system on `target` (a disk or a disk-image file) for the block."""
@@ -96,6 +133,17 @@ def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed
             device = stack.enter(loop.attach(path))  # refuses a file attached or mounted already
         else:
             device = os.path.realpath(target)
+            running = _running_root(device, writable=writable)
+            if running is not None:
+                # The booted system's own disk: work on its mounted physical root in place.
+                esp_node, root_node, root = running
+                yield Installed(
+                    device=device,
+                    root=root,
+                    esp=FatImage(esp_node),
+                    root_uuid=mkfs.fs_uuid(root_node),
+                )
+                return
             loop.claim(device)  # a disk with a partition mounted or held is refused
         esp_node, root_node = _find_partitions(device)
         where = Path(tempfile.mkdtemp(prefix="obelisk-sys-"))
