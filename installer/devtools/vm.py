@@ -103,10 +103,12 @@ class BootLog:
     def checks(self) -> dict[str, tuple[str, ...]]:
         """`OBELISK-CHECK <target> <source> <fstype> <options>` lines by target."""
         found: dict[str, tuple[str, ...]] = {}
+        marker = "OBELISK-CHECK"
         for line in self.lines:
-            parts = line.split()
-            if "OBELISK-CHECK" in parts:
-                rest = parts[parts.index("OBELISK-CHECK") + 1 :]
+            # Not a whitespace token: systemd's terminal queries (`ESC[6n`) can stand glued
+            # to the front of a report line on the serial console.
+            if marker in line:
+                rest = line[line.index(marker) + len(marker) :].split()
                 if rest:
                     found.setdefault(rest[0], tuple(rest[1:]))
         return found

@@ -65,3 +65,17 @@ def test_qemu_argv_uses_the_vars_copy_and_no_reboot(tmp_path: Path) -> None:
 def test_missing_disk_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="no such disk image"):
         vm.boot_disk(tmp_path / "none.img", log=tmp_path / "log", timeout=1)
+
+
+def test_a_report_glued_to_a_terminal_query_still_counts(tmp_path: Path) -> None:
+    # As seen on the demo's serial console: systemd's terminal queries end without a newline.
+    glued = "\x1b[!p\x1b]104\x07\x1b[?7h\x1b[6n\x1b[32766;32766H\x1b[6nOBELISK-CHECK / overlay overlay ro"
+    log = vm.BootLog(
+        log=tmp_path / "serial.log",
+        seen=(),
+        lines=(glued,),
+        seconds=1.0,
+        exited=True,
+        timed_out=False,
+    )
+    assert log.checks() == {"/": ("overlay", "overlay", "ro")}
