@@ -86,13 +86,9 @@ def _find_partitions(device: str) -> tuple[str, str]:
     return nodes[0], nodes[1]
 
 
-def _running_root(device: str, *, writable: bool) -> tuple[str, str, Path] | None:
-    """The ESP node, root node and mount point when `device`'s root filesystem is mounted whole
-    (a running system's /sysroot) and its ESP is not mounted (mtools writes the ESP device)."""
-    try:
-        esp_node, root_node = _find_partitions(device)
-    except (UserError, StorageError):
-        return None  # not an obelisk disk: the claim below says what holds it
+def _running_root(device: str, esp_node: str, root_node: str, *, writable: bool) -> Path | None:
+    """The mount point when `device`'s root filesystem is mounted whole (a running system's
+    /sysroot) and its ESP is not mounted (mtools writes the ESP device)."""
     mount = holders.whole_mount(root_node)
     if mount is None or not _booted_from(mount.target):
         return None  # mounted by hand, or by a killed run: the claim refuses or releases it
@@ -102,7 +98,7 @@ def _running_root(device: str, *, writable: bool) -> tuple[str, str, Path] | Non
         )
     if writable and os.statvfs(mount.target).f_flag & os.ST_RDONLY:
         raise UserError(f"{device}: its root is mounted read-only at {mount.target}; remount it rw")
-    return esp_node, root_node, Path(mount.target)
+    return Path(mount.target)
 
 
 def _booted_from(physical: str) -> bool:
@@ -129,23 +125,25 @@ def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed
     if not path.exists():
         raise UserError(f"{target}: no such disk or file")
     with CleanupStack() as stack:
+        nodes: tuple[str, str] | None = None
         if path.is_file():
             device = stack.enter(loop.attach(path))  # refuses a file attached or mounted already
         else:
             device = os.path.realpath(target)
-            running = _running_root(device, writable=writable)
-            if running is not None:
+            with contextlib.suppress(UserError, StorageError):  # the claim says what holds it
+                nodes = _find_partitions(device)
+            running = _running_root(device, *nodes, writable=writable) if nodes else None
+            if nodes and running:
                 # The booted system's own disk: work on its mounted physical root in place.
-                esp_node, root_node, root = running
                 yield Installed(
                     device=device,
-                    root=root,
-                    esp=FatImage(esp_node),
-                    root_uuid=mkfs.fs_uuid(root_node),
+                    root=running,
+                    esp=FatImage(nodes[0]),
+                    root_uuid=mkfs.fs_uuid(nodes[1]),
                 )
                 return
             loop.claim(device)  # a disk with a partition mounted or held is refused
-        esp_node, root_node = _find_partitions(device)
+        esp_node, root_node = nodes or _find_partitions(device)
         where = Path(tempfile.mkdtemp(prefix="obelisk-sys-"))
         stack.callback(os.rmdir, where, what=f"remove {where}")
         root = stack.enter(mounted(root_node, where, read_only=not writable))
