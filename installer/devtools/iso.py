@@ -139,6 +139,7 @@ def _run(argv: list[str], logf: Path, on_line: Callable[[str], object] | None) -
     with logf.open("a") as out:
         for line in runner.stream(argv, env=_env()):
             out.write(line + "\n")
+            out.flush()
             if on_line and line.startswith(("I: ", "update-initramfs", "xorriso : UPDATE")):
                 on_line(line)
 

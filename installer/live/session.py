@@ -10,9 +10,12 @@ installer's TUI, or just the shell when the boot asked for one or the unattended
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import struct
 import sys
+import termios
 from enum import StrEnum
 from pathlib import Path
 
@@ -32,6 +35,10 @@ log = logging.getLogger(__name__)
 
 COUNTDOWN = 10
 STATE = medium.RUN / "live-state"
+CANCELLED_ANSWERS = medium.RUN / "live-answers"
+"""The answer file whose countdown a key cancelled: the consoles' installer starts from it."""
+SERIAL_SIZE = (24, 80)
+"""A serial line reports no size; the TUI is laid out for 80x24."""
 
 
 class State(StrEnum):
@@ -118,7 +125,11 @@ def boot() -> int:
             out.say(f"OBELISK-COUNTDOWN the unattended install will ERASE {what}")
             out.say(f"Press any key within {COUNTDOWN} s to cancel and start the installer.")
             if out.key_within(COUNTDOWN, on_tick=lambda left: out.say(f"  {left} s")):
-                out.say("obelisk live: cancelled; nothing was changed")
+                out.say(
+                    "obelisk live: cancelled; nothing was changed. The installer starts "
+                    "with the answer file's choices."
+                )
+                CANCELLED_ANSWERS.write_text(f"{answers}\n")
                 _set_state(State.CANCELLED)
                 return 0
         ok = _install(answers, out)
@@ -152,4 +163,19 @@ def console() -> int:
         return 0
     if state is State.INSTALLED:
         return 0
-    os.execv(sys.executable, [sys.executable, "-m", "installer"])
+    _size_serial_line()
+    argv = [sys.executable, "-m", "installer"]
+    if state is State.CANCELLED and CANCELLED_ANSWERS.is_file():
+        argv += ["--answers", CANCELLED_ANSWERS.read_text().strip()]
+    os.execv(sys.executable, argv)
+
+
+def _size_serial_line() -> None:
+    """Give a terminal that reports 0x0 (a serial line) the size the TUI is laid out for."""
+    try:
+        rows, cols = struct.unpack("hhhh", fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))[:2]
+        if rows == 0 or cols == 0:
+            rows, cols = SERIAL_SIZE
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("hhhh", rows, cols, 0, 0))
+    except OSError as exc:
+        log.info("terminal size: %s", exc)
