@@ -72,7 +72,7 @@ class RepairPlan:
         lines = []
         if self.format_esp:
             lines.append("format the ESP (it has no filesystem) as FAT32, label " + ESP_LABEL)
-        lines += [f"write {path}" for path in self.files]
+        lines += [_file_change(path) for path in self.files]
         lines += [
             f"write the boot entry of {image_id[:12]}"
             for image_id in self.entries
@@ -90,6 +90,17 @@ class RepairPlan:
     @property
     def empty(self) -> bool:
         return not self.changes
+
+
+_KINDS = {"vmlinuz": "kernel", "initrd": "initramfs"}
+
+
+def _file_change(path: str) -> str:
+    """`write obelisk/<id>/vmlinuz` as a person reads it: which deployment, which file."""
+    parts = path.split("/")
+    if len(parts) == 3 and parts[0] == "obelisk" and parts[2] in _KINDS:
+        return f"write the {_KINDS[parts[2]]} of {parts[1][:12]} (obelisk/.../{parts[2]})"
+    return f"write {path}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -243,7 +254,7 @@ def repair_boot(
             image_id, file = by_dest[dest]
             with _image_tree(system.root, image_id) as tree:
                 write_esp_file(system.esp, tree, file)
-            yield progress(f"write {dest}")
+            yield progress(_file_change(dest))
         # Entries name these files: they are on the disk before any entry is written.
         fat.sync(system.esp)
         for image_id in plan.entries:

@@ -98,7 +98,8 @@ def test_repair_boot_rewrites_a_wiped_esp_as_install_and_update_wrote_it(
     plan = plan_repair(str(disk))
     assert plan.format_esp is False and plan.default == default
     assert plan.changes[-1] == f"make {default[:12]} the default boot entry"
-    assert sum(c.startswith("write obelisk/") for c in plan.changes) == 4  # 2 kernels, 2 initrds
+    assert sum(c.startswith("write the kernel of ") for c in plan.changes) == 2
+    assert sum(c.startswith("write the initramfs of ") for c in plan.changes) == 2
 
     assert main(["repair-boot", str(disk), "--yes"]) == 0
     out = capsys.readouterr().out
@@ -129,7 +130,8 @@ def test_the_default_entry_whose_kernel_is_gone_gets_its_kernel_back(
     default = default_id(disk, capsys)
     mtools("mdel", disk, f"::/obelisk/{default}/vmlinuz")
     plan = plan_repair(str(disk))
-    assert plan.changes == (f"write obelisk/{default}/vmlinuz",)
+    assert plan.files == (f"obelisk/{default}/vmlinuz",)
+    assert plan.changes == (f"write the kernel of {default[:12]} (obelisk/.../vmlinuz)",)
     drain(repair_boot(str(disk), expect=plan))
     assert esp_digests(disk) == before
 
