@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 COUNTDOWN = 10
 STATE = medium.RUN / "live-state"
+LIVE_ENV = "OBELISK_LIVE"
+"""Tells the TUI it runs on a live console (screens.app reads it; installer cannot import it)."""
 CANCELLED_ANSWERS = medium.RUN / "live-answers"
 """The answer file whose countdown a key cancelled: the consoles' installer starts from it."""
 SERIAL_SIZE = (24, 80)
@@ -153,8 +155,7 @@ def console() -> int:
         print("obelisk live: a root shell. `obelisk` starts the installer.")
         return 0
     if chosen.mode is Mode.RESCUE:
-        print("obelisk live: rescue is not on this medium yet; `obelisk chroot DISK` works.")
-        return 0
+        print("obelisk live: choose Repair (r) to roll back, repair boot or chroot.")
     if state is State.FAILED:
         print(
             "obelisk live: the unattended install did not run (see above). `obelisk` starts "
@@ -167,6 +168,8 @@ def console() -> int:
     argv = [sys.executable, "-m", "installer"]
     if state is State.CANCELLED and CANCELLED_ANSWERS.is_file():
         argv += ["--answers", CANCELLED_ANSWERS.read_text().strip()]
+    # The TUI's Shell choice then exits to this console's shell instead of starting one.
+    os.environ[LIVE_ENV] = "1"
     os.execv(sys.executable, argv)
 
 

@@ -1,6 +1,7 @@
 """The live ISO in QEMU: an unattended install onto a real virtio disk inside the VM (found by
-its OBELISK-ANSWERS label, as the default boot entry does), what discovery sees there, and the
-installer's first screen under SeaBIOS.
+its OBELISK-ANSWERS label, as the default boot entry does) and what discovery sees there; the
+same countdown cancelled and the TUI driven over serial instead; the installer's first screen
+under SeaBIOS; and the Rescue entry repairing a wiped ESP.
 
 Each boot checks as much as it can, because a boot under TCG takes minutes.
 """
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from installer.cli.main import main
 from installer.devtools import vm
+from installer.devtools.demo import DemoImage
 from installer.devtools.iso import LiveIso
 from storage import runner
 from tests.boot.test_boot import report
@@ -23,7 +26,7 @@ pytestmark = [pytest.mark.system, pytest.mark.boot]
 
 HOSTNAME = "fleet-01"
 INSTALLED = r"installed oci:\S+ to \S+ in \d+ s"
-FIRST_SCREEN = r"Step 1 of \d+: Welcome|Firmware: (UEFI|BIOS)"
+FIRST_SCREEN = r"What would you like to do\?|Step 1 of \d+: Welcome"
 ISO_MARKERS = (
     vm.Marker(name="grub", pattern=r"GNU GRUB|Install obelisk"),
     vm.Marker(name="kernel", pattern=r"Linux version \d"),
@@ -133,6 +136,7 @@ def test_bios_boots_to_the_installers_first_screen(
         markers=ISO_MARKERS,
         memory=3072,
         firmware=vm.Firmware.BIOS,
+        keys=(vm.Key(after=r"What would you like to do\?", send="i"),),  # the start menu: Install
         until=r"Firmware: BIOS",
     )
     report(boot, record_property)
@@ -210,3 +214,39 @@ def test_a_key_cancels_the_countdown_and_the_tui_installs_a_disk_that_boots(
     installed = vm.boot_disk(target, log=tmp_path / "installed.log", timeout=300, keys=vm.POWEROFF)
     report(installed, record_property)
     assert (installed.booted() or "").startswith("OBELISK-BOOTED by-hand "), installed.booted()
+
+
+def test_rescue_repairs_a_wiped_esp_so_the_disk_boots_again(
+    demo_image: DemoImage, live_iso: LiveIso, tmp_path: Path, record_property: pytest.RecordProperty
+) -> None:
+    """An install whose ESP lost its entries and kernels, repaired from the Rescue entry's Repair
+    screen over the serial console; the disk then boots by itself."""
+    disk = tmp_path / "installed.img"
+    assert main(["demo", "--output", str(disk), "--size", "4GiB"]) == 0
+    esp = f"{disk}@@1M"
+    mtools = {"MTOOLS_SKIP_CHECK": "1"}
+    runner.run(["mdeltree", "-i", esp, "::/loader/entries", "::/obelisk"], env=mtools)
+    assert "obelisk" not in runner.output(["mdir", "-b", "-i", esp, "::/"], env=mtools)
+    keys = (
+        vm.Key(after=r"Rescue an installed system", send="r"),  # GRUB hotkey
+        vm.Key(after=r"What would you like to do\?", send="r"),  # the start menu: Repair
+        vm.Key(after=r"1 install found", send="b"),
+        vm.Key(after=r"Repair the boot files\?", send="\x1b[C\r"),  # Cancel has the focus
+        vm.Key(after=r"are repaired\.", send="\x1b"),  # back to the start menu
+        vm.Key(after=r"(?s)are repaired\..*What would you like to do\?", send="s"),
+        vm.Key(after=r"(?s)are repaired\..*" + vm.SHELL_PROMPT, send="\rsystemctl poweroff\r"),
+    )
+    drives = (vm.Drive(path=live_iso.path, cdrom=True), vm.Drive(path=disk, serial="broken"))
+    markers = (*ISO_MARKERS, vm.Marker(name="repaired", pattern=r"are repaired\."))
+    live = vm.boot_disk(
+        drives, log=tmp_path / "rescue.log", timeout=900, keys=keys, markers=markers, memory=3072
+    )
+    report(live, record_property)
+    text = "\n".join(live.lines)
+    assert live.get("panic") is None, text[-3000:]
+    assert live.get("repaired"), text[-3000:]
+    assert live.get("countdown") is None and live.get("installed") is None
+
+    booted = vm.boot_disk(disk, log=tmp_path / "repaired.log", timeout=300, keys=vm.POWEROFF)
+    report(booted, record_property)
+    assert (booted.booted() or "").startswith("OBELISK-BOOTED obelisk-demo "), booted.booted()
