@@ -99,7 +99,8 @@ def boot() -> int:
             out.say(f"obelisk live: {exc}")
             _set_state(State.FAILED)
             return 0
-        runner.run(["udevadm", "settle", "--timeout=30"], check=False)
+        # Every disk (and its by-label link) is known before discovery and the NoCloud search.
+        runner.run(["udevadm", "settle", "--timeout=300"], check=False)
         if chosen.mode is Mode.SHELL or chosen.mode is Mode.RESCUE:
             return 0
         for line in disks_report():
