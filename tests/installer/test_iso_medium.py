@@ -56,3 +56,10 @@ def test_the_live_python_dependencies_are_pinned_and_pyparted_comes_from_debian(
     names = {pin.split("==")[0] for pin in pins}
     assert "pyparted" not in names and {"textual", "pydantic", "pykickstart"} <= names
     assert "python3-parted" in (iso.RECIPE / "packages").read_text().split()
+
+
+def test_the_live_recipe_scripts_pass_shellcheck() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck not installed")
+    runner.run(["shellcheck", *(str(p) for p in sorted(iso.RECIPE.glob("*.sh")))])
+    runner.run(["sh", "-n", str(iso.RECIPE / "files" / "root" / ".bash_profile")])
