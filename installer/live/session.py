@@ -21,13 +21,14 @@ from pathlib import Path
 
 from installer.answers.load import load_plan
 from installer.cli.commands.disks import partition_summary
-from installer.errors import UserError
+from installer.errors import InstallerError, UserError
 from installer.live import medium
 from installer.live.cmdline import Mode, read_cmdline
 from installer.live.consoles import Consoles
 from installer.plan.render import plan_text
 from storage import runner
 from storage.discover import discover
+from storage.errors import StorageError
 from storage.runner import CommandError
 from storage.sizes import format_size
 
@@ -103,8 +104,11 @@ def boot() -> int:
         runner.run(["udevadm", "settle", "--timeout=300"], check=False)
         if chosen.mode is Mode.SHELL or chosen.mode is Mode.RESCUE:
             return 0
-        for line in disks_report():
-            out.say(line)
+        try:
+            for line in disks_report():
+                out.say(line)
+        except (InstallerError, StorageError) as exc:
+            out.say(f"obelisk live: disk discovery failed: {exc}")
         try:
             if chosen.answers is not None:
                 answers: Path | None = medium.locate(chosen.answers)

@@ -126,27 +126,51 @@ def test_unattended_install_from_a_labelled_disk_boots(
     assert (source, fstype) == ("overlay", "overlay")
 
 
-def test_bios_boots_to_the_installers_first_screen(
+def test_bios_a_bad_answer_file_installs_nothing_and_the_shell_starts_the_installer(
     live_iso: LiveIso, tmp_path: Path, record_property: pytest.RecordProperty
 ) -> None:
+    """SeaBIOS boots the ISO; a bad answer file on an OBELISK-ANSWERS disk prints its problems
+    and leaves a shell (the disk untouched); `obelisk` there reaches the installer's screens."""
     target = blank_disk(tmp_path / "target.img", 8 << 30)
-    drives = (vm.Drive(path=live_iso.path, cdrom=True), vm.Drive(path=target, serial="t"))
+    answers = answers_disk(
+        tmp_path / "answers.img",
+        'version = 1\n[image]\nref = "oci:/nowhere:v1"\n[target]\ndisk = "/dev/vdz"\ncolour = 1\n',
+    )
+    drives = (
+        vm.Drive(path=live_iso.path, cdrom=True),
+        vm.Drive(path=target, serial="t"),
+        vm.Drive(path=answers, serial="a"),
+    )
+    keys = (
+        vm.Key(after=r"nothing was installed", send=""),
+        vm.Key(after=vm.SHELL_PROMPT, send="obelisk\r"),
+        vm.Key(after=r"What would you like to do\?", send="i"),  # the start menu: Install
+    )
+    markers = (*ISO_MARKERS, vm.Marker(name="refused", pattern=r"obelisk: error: "))
     boot = vm.boot_disk(
         drives,
         log=tmp_path / "bios.log",
         timeout=1200,
-        markers=ISO_MARKERS,
+        keys=keys,
+        markers=markers,
         memory=3072,
         firmware=vm.Firmware.BIOS,
-        keys=(vm.Key(after=r"What would you like to do\?", send="i"),),  # the start menu: Install
         until=r"Firmware: BIOS",
     )
     report(boot, record_property)
-    assert boot.get("panic") is None, "\n".join(boot.lines)[-3000:]
+    text = "\n".join(boot.lines)
+    assert boot.get("panic") is None, text[-3000:]
+    assert boot.get("refused") and "nothing was installed" in text, text[-3000:]
+    assert "colour" in text, "the unknown key is named"
+    assert boot.get("countdown") is None and boot.get("installed") is None
     first = boot.get("first-screen")
-    assert first and "Firmware: BIOS" in "\n".join(boot.lines), "\n".join(boot.lines)[-3000:]
+    assert first and "Firmware: BIOS" in text, text[-3000:]
     record_property("iso_first_screen_s", first.seconds)
-    print(f"QEMU start to the installer's first screen (SeaBIOS): {first.seconds:.0f} s")
+    print(
+        f"QEMU start to the installer's first screen (SeaBIOS, via the shell): {first.seconds:.0f} s"
+    )
+    with target.open("rb") as f:
+        assert f.read(1 << 20) == bytes(1 << 20), "the target disk was written"
     assert os.path.getsize(target) == 8 << 30
 
 
