@@ -80,6 +80,14 @@ def disks_report() -> list[str]:
     return lines
 
 
+def _say_disks(out: Consoles) -> None:
+    try:
+        for line in disks_report():
+            out.say(line)
+    except (InstallerError, StorageError) as exc:
+        out.say(f"obelisk live: disk discovery failed: {exc}")
+
+
 def _install(answers: Path, out: Consoles) -> bool:
     argv = [sys.executable, "-m", "installer", "install", "--answers", str(answers), "--yes"]
     try:
@@ -105,17 +113,14 @@ def boot() -> int:
         if chosen.mode is Mode.SHELL or chosen.mode is Mode.RESCUE:
             return 0
         try:
-            for line in disks_report():
-                out.say(line)
-        except (InstallerError, StorageError) as exc:
-            out.say(f"obelisk live: disk discovery failed: {exc}")
-        try:
             if chosen.answers is not None:
                 answers: Path | None = medium.locate(chosen.answers)
                 countdown = False
             else:
                 answers = medium.find_nocloud()
                 countdown = True
+            # After the answers disk is mounted: discovery then shows it excluded as in use.
+            _say_disks(out)
             if answers is None:
                 _set_state(State.NONE)
                 return 0

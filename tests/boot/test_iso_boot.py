@@ -105,7 +105,7 @@ def test_unattended_install_from_a_labelled_disk_boots(
     # Discovery inside the VM: the virtio disk is a candidate; the CD-ROM (the medium) and the
     # answers disk (mounted read-only) are excluded, each with its reason.
     disks = disk_lines(live)
-    assert disks.get("/dev/vda", "").startswith("candidate 8.0 GiB"), disks
+    assert disks.get("/dev/vda", "").startswith("candidate 8 GiB"), disks
     assert "live medium: sr0 is mounted at /run/live/medium" in disks.get("/dev/sr0", ""), disks
     assert "not a target: optical drive" in disks["/dev/sr0"], disks
     assert "in use: vdb is mounted at /run/obelisk/answers/OBELISK-ANSWERS" in disks.get(
