@@ -21,7 +21,7 @@ from typing import BinaryIO, Protocol, cast
 import zstandard
 
 CHUNK = 1 << 20
-OUTPUT_LIMIT = 4 << 20
+OUTPUT_LIMIT = 1 << 20
 """Most bytes one decompression call may return: a small blob may expand enormously."""
 DEPTH = 4
 
