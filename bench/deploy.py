@@ -7,7 +7,7 @@ to the device (after sync), bytes kept, peak RSS, the ratios and PASS/MISS per t
 second deploy of v2 (v1 plus one small layer) into obelisk's root measures deduplication.
 Needs root (loop devices, mounts, drop_caches).
 
-    python -m bench.deploy [--repeat 2] [--profile]
+    python -m bench.deploy [--repeat 3] [--profile]
 """
 
 from __future__ import annotations
