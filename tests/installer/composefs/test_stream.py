@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +45,13 @@ def outcome(data: bytes, inflate: ModuleType, step: int = 4096) -> tuple[str, by
 
 def test_isal_is_the_default_when_installed() -> None:
     assert stream.INFLATE is isal_zlib
+
+
+def test_zlib_is_the_fallback_without_isal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a machine where isal is not installed: the import fails, zlib decodes."""
+    monkeypatch.setitem(sys.modules, "isal", None)
+    monkeypatch.setitem(sys.modules, "isal.isal_zlib", None)
+    assert stream._default_inflate() == (zlib, ())
 
 
 @pytest.mark.parametrize("inflate", BACKENDS)
