@@ -32,7 +32,7 @@ from installer.plan import Plan
 from installer.sysroot import var_dir
 from installer.system import configure
 from storage import discover as discovery
-from storage import durable, fat, loop, mkfs, partition, runner, safety
+from storage import durable, fat, leftovers, loop, mkfs, partition, runner, safety
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage
 from storage.layout import Filesystem, Layout, plan_layout
@@ -145,7 +145,7 @@ def execute(
 
         # 2. Fetch into host scratch space and check the image can boot, before the disk.
         yield run.start("fetch")
-        workdir = Path(tempfile.mkdtemp(prefix="obelisk-fetch-", dir=scratch))
+        workdir = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-fetch-"), dir=scratch))
         stack.callback(shutil.rmtree, workdir, True, what=f"remove {workdir}")
         image: FetchedImage = yield from run.relay(fetch(ref, workdir, opts))
         tree = scan_layers(image.layers, keep=boot_file_wanted)
@@ -188,7 +188,7 @@ def execute(
 
         # 5. Deploy into the mounted root.
         yield run.start("deploy")
-        root_dir = Path(tempfile.mkdtemp(prefix="obelisk-root-"))
+        root_dir = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-root-")))
         stack.callback(os.rmdir, root_dir, what=f"remove {root_dir}")
         root = stack.enter(mounted(root_node, root_dir))
         origin = {

@@ -32,7 +32,7 @@ from installer.errors import InstallerError, UserError, first_line
 from installer.events import Event, Progress, Warned
 from installer.image.osrelease import read_os_release
 from installer.image.treeview import TreeView
-from storage import fat, runner
+from storage import fat, leftovers, runner
 from storage.errors import StorageError
 from storage.fat import FatError, FatImage
 
@@ -258,7 +258,7 @@ def install_bootloader(
 
     for directory in ("EFI/BOOT", "EFI/systemd", ENTRIES_DIR, base.lstrip("/")):
         fat.mkdir(esp, directory)
-    with tempfile.TemporaryDirectory(prefix="obelisk-boot-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-boot-")) as tmp:
         local = Path(tmp) / "file"
         if isinstance(ready.sd_boot, Path):
             local = ready.sd_boot

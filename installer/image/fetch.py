@@ -25,7 +25,7 @@ from installer.events import Event, Output, Progress
 from installer.image import oci
 from installer.image.model import LayerBlob
 from installer.image.ref import FetchOptions, ImageRef, Transport
-from storage import runner
+from storage import leftovers, runner
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _auth(ref: ImageRef, opts: FetchOptions) -> Iterator[Path | None]:
         return
     if ":" not in opts.creds:
         raise UserError("--creds must be USER:PASSWORD")
-    with tempfile.TemporaryDirectory(prefix="obelisk-auth-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-auth-")) as tmp:
         path = Path(tmp) / "auth.json"
         token = base64.b64encode(opts.creds.encode()).decode()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -265,7 +265,10 @@ def _copy(
     # Digests survive only when no format conversion is needed (OCI in, OCI layout out).
     preserve = ["--preserve-digests"] if manifest.media_type == oci.OCI_MANIFEST else []
     total = manifest.compressed_size
-    with _auth(ref, opts) as authfile, tempfile.TemporaryDirectory(prefix="obelisk-fetch-") as tmp:
+    with (
+        _auth(ref, opts) as authfile,
+        tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-fetch-")) as tmp,
+    ):
         log_path = Path(tmp) / "skopeo.log"
         argv = [
             *_global(opts),

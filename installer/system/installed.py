@@ -43,7 +43,7 @@ from installer.events import Event, Output, StepDone, StepStarted, Warned
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, parse_ref
 from installer.system.etcmerge import merge_etc
-from storage import fat, holders, loop, mkfs, partition
+from storage import fat, holders, leftovers, loop, mkfs, partition
 from storage.cleanup import CleanupStack
 from storage.errors import StorageError
 from storage.fat import FatImage
@@ -144,7 +144,7 @@ def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed
                 return
             loop.claim(device)  # a disk with a partition mounted or held is refused
         esp_node, root_node = nodes or _find_partitions(device)
-        where = Path(tempfile.mkdtemp(prefix="obelisk-sys-"))
+        where = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-sys-")))
         stack.callback(os.rmdir, where, what=f"remove {where}")
         root = stack.enter(mounted(root_node, where, read_only=not writable))
         if not sysroot.images_dir(root).is_dir():

@@ -9,7 +9,7 @@ from pathlib import Path
 from installer.errors import UserError
 from installer.sysroot import mounted_deployment
 from installer.system.installed import deployments, open_installed
-from storage import runner
+from storage import leftovers, runner
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         if len(chosen) != 1:
             ids = ", ".join(d.id[:12] for d in known) or "none"
             raise UserError(f"--id {args.id}: choose one deployment of: {ids}")
-        where = Path(tempfile.mkdtemp(prefix="obelisk-chroot-"))
+        where = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-chroot-")))
         try:
             with mounted_deployment(system.root, chosen[0].id, where) as top:
                 return runner.interactive(["chroot", str(top), *command])
