@@ -178,12 +178,14 @@ def check_boot_files(
     timeout: int = 0,
     arch: str | None = None,
     host_root: Path = Path("/"),
-) -> None:
-    """Raise what install_bootloader would raise about this image, before anything is written.
+) -> tuple[int, ...]:
+    """Raise what install_bootloader would raise about this image, before anything is written;
+    returns the sizes of the files it would copy to the ESP (systemd-boot twice, the kernel,
+    the initramfs), for the space check.
 
     `update` runs it before it deploys, so a refused image leaves no deployment behind.
     """
-    _prepare(
+    ready = _prepare(
         tree,
         image_id="0" * 64,
         root_uuid="00000000-0000-0000-0000-000000000000",
@@ -193,6 +195,13 @@ def check_boot_files(
         host_root=host_root,
         image_version=None,
     )
+    sd_boot = (
+        ready.sd_boot.stat().st_size
+        if isinstance(ready.sd_boot, Path)
+        else len(tree.read_bytes(ready.sd_boot))
+    )
+    kernel = len(tree.read_bytes(ready.kernel.vmlinuz))
+    return (sd_boot, sd_boot, kernel, len(tree.read_bytes(ready.initrd)))
 
 
 def install_bootloader(
@@ -228,7 +237,7 @@ def install_bootloader(
         image_version=image_version,
     )
     kernel, efi_arch = ready.kernel, ready.efi_arch
-    base = f"/obelisk/{image_id}"
+    base = "/" + boot_files_dir(image_id)
     try:
         text = (
             _KERNEL_COMMENT
@@ -493,19 +502,25 @@ def set_default(esp: FatImage, entry_id: str, *, timeout: int | None = None) -> 
         _replace_bytes(esp, loader_conf.encode(), LOADER_CONF)
 
 
-def remove_entry(esp: FatImage, entry_id: str) -> None:
+def boot_files_dir(image_id: str) -> str:
+    """Where a deployment's kernel and initramfs live on the ESP (DESIGN 3.3)."""
+    return f"obelisk/{image_id}"
+
+
+def remove_entry(esp: FatImage, entry_id: str, *, missing_ok: bool = False) -> None:
     """Delete a deployment's entry and its kernel files (to free ESP space); never the default.
 
     The entry goes first, so the menu never offers an entry whose kernel is already gone.
+    `missing_ok` also removes the kernel files of an entry never written (a failed update).
     """
     files = _scan(esp)
     default = _default_file(esp, files)
     if default is not None and entry_id == default.image_id:
         raise UserError(f"boot entry {entry_id!r} is the default; make another the default first")
-    if entry_id not in {f.image_id for f in files}:
+    if entry_id not in {f.image_id for f in files} and not missing_ok:
         raise UserError(f"no boot entry {entry_id!r} on the ESP")
     _drop_others(esp, files, entry_id, keep=None)
-    fat.remove(esp, f"obelisk/{entry_id}", recursive=True, missing_ok=True)
+    fat.remove(esp, boot_files_dir(entry_id), recursive=True, missing_ok=True)
 
 
 def _sort_key(rank: int) -> str:
