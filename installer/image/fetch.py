@@ -151,6 +151,10 @@ _PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
         ("digest did not match", "does not match digest", "digest mismatch"),
         "{ref} is corrupt: a blob does not match its digest",
     ),
+    (
+        ("no space left on device",),
+        "no space left on device while fetching {ref}",
+    ),
 )
 
 
@@ -160,7 +164,8 @@ def skopeo_error(ref: ImageRef, output: str) -> InstallerError:
     host = ref.registry or str(ref)
     for needles, message in _PATTERNS:
         if any(n in text for n in needles):
-            if "corrupt" in message:
+            if "corrupt" in message or "no space" in message:
+                # Not the person's input; the caller knows which filesystem filled up.
                 return InstallerError(message.format(ref=ref, host=host))
             return UserError(message.format(ref=ref, host=host))
     lines = [line for line in output.strip().splitlines() if line.strip()]

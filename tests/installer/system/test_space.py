@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -19,9 +20,11 @@ import pytest
 import installer.system.space
 from installer import sysroot
 from installer.cli.main import main
+from installer.composefs.tree import Inode, Tree
 from installer.system.installed import open_installed
 from storage import cleanup, fat, runner
 from tests import fakeos
+from tests import imagebuild as ib
 from tests.installer.system.test_installed import _disk_state
 from tests.installer.test_install import answers
 from tests.registry import Registry
@@ -249,3 +252,45 @@ def test_a_run_killed_during_its_fetch_leaves_nothing_after_the_next(
     proc.stderr.close()
     assert main(["update", str(disk), installed.v2, "--no-tls-verify"]) == 0
     assert _leftovers(disk) == []
+
+
+# ---------------------------------------------------------------------------------- the install
+
+
+def test_an_install_whose_esp_cannot_hold_the_kernel_is_refused_before_the_disk(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 101 MiB kernel for a 100 MiB ESP: refused in the fetch step, the old file untouched."""
+    layout = tmp_path / "big"
+    kernel = f"usr/lib/modules/{fakeos.KERNEL}/vmlinuz"
+    ib.write_layout(
+        layout, [fakeos.base_layer("1"), ib.tar_layer([ib.file(kernel, b"\0" * (101 << 20))])]
+    )
+    ref = registry.push_layout(layout, "space:bigkernel")
+    file = answers(tmp_path, ref)
+    file.write_text(
+        file.read_text().replace('filesystem = "ext4"', 'filesystem = "ext4"\nesp-size = "100MiB"')
+        .replace('size = "4GiB"', 'size = "4GiB"\nwipe = true')
+    )  # fmt: skip
+    target = tmp_path / "disk.img"
+    target.write_bytes(b"the person's old data" * 1000)
+    capsys.readouterr()
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 2
+    err = capsys.readouterr().err
+    assert "the ESP planned on" in err and "too small" in err and "needed" in err, err
+    assert target.read_bytes() == b"the person's old data" * 1000
+
+
+def test_the_estimate_counts_only_what_the_current_deployment_lacks() -> None:
+    tree = Tree()
+    for path, size, mtime in (("/usr/same", 10_000, 5), ("/usr/changed", 20_000, 6)):
+        node = Inode(stat.S_IFREG | 0o644, size=size, mtime=mtime)
+        parent = tree.root.children
+        assert parent is not None
+        usr = parent.setdefault("usr", Inode(stat.S_IFDIR | 0o755))
+        assert usr.children is not None
+        usr.children[path.rsplit("/", 1)[1]] = node
+    full = installer.system.space.content_bytes(tree)
+    known = {"/usr/same": (10_000, "5.000000000"), "/usr/changed": (20_000, "1.000000000")}
+    partial = installer.system.space.content_bytes(tree, known)
+    assert full - partial == 12_288  # 10,000 bytes in 4 KiB blocks
