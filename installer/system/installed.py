@@ -16,6 +16,7 @@ elsewhere too (a running system), where no unmount would flush anything.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ from installer.boot.bootloader import (
     set_default,
 )
 from installer.boot.support import require_boot_support
+from installer.composefs import records
 from installer.composefs.deploy import Deployment, deploy_layers, discard, publish, scan_layers
 from installer.errors import UserError
 from installer.events import Event, Output, StepDone, StepStarted, Warned
@@ -234,15 +236,22 @@ def update(
         yield StepStarted(step="fetch", title=f"Fetching {ref}", index=1, total=total)
         scratch = Path(tempfile.mkdtemp(prefix=".obelisk-scratch-", dir=system.root))
         try:
-            image: FetchedImage = yield from fetch(image_ref, scratch, opts)
+            # Layers applied before (any deployment on this root) are rebuilt from their
+            # records instead of being fetched again.
+            image: FetchedImage = yield from fetch(
+                image_ref, scratch, opts, reuse=functools.partial(records.usable, system.root)
+            )
             # Refuse an image that cannot boot before it becomes a deployment or touches the ESP.
-            tree = scan_layers(image.layers, keep=boot_file_wanted)
+            tree = scan_layers(image.layers, keep=boot_file_wanted, root=system.root)
             support = require_boot_support(tree, ref)
             for note in support.notes:
                 yield Warned(step="fetch", message=note)
             arch = image.config.get("architecture")
             check_boot_files(tree, extra_kargs=extra, arch=arch)
-            yield StepDone(step="fetch", summary=f"{len(image.layers)} layers")
+            yield StepDone(
+                step="fetch",
+                summary=f"{len(image.layers)} layers, {image.layers_reused} reused",
+            )
             yield StepStarted(step="deploy", title="Deploying with composefs", index=2, total=total)
             deployment: Deployment = yield from deploy_layers(
                 system.root,
