@@ -323,14 +323,18 @@ def fetch(
             f"; {sum(reused)} applied before, rebuilt from their records"
             f" ({format_size(saved)} not fetched)"
         )
-    yield Fetched(
-        step="fetch",
-        line=line,
-        layers=len(reused),
-        layers_reused=sum(reused),
-        bytes_fetched=image.bytes_fetched,
-        bytes_reused=saved,
-    )
+    try:
+        yield Fetched(
+            step="fetch",
+            line=line,
+            layers=len(reused),
+            layers_reused=sum(reused),
+            bytes_fetched=image.bytes_fetched,
+            bytes_reused=saved,
+        )
+    except BaseException:
+        image.remove_layout()
+        raise
     return image
 
 
