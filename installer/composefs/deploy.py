@@ -148,6 +148,8 @@ def deploy_layers(
     except OSError as exc:
         raise DeployError(f"cannot create {boot}: {exc.strerror}") from exc
     try:
+        # The layers by diff_id: what a garbage collection keeps the layer records of.
+        origin = {**origin, "diff-ids": [layer.diff_id for layer in layers]}
         staged, warnings = _stage_state(repo, image_id, tree, origin)
     except BaseException:
         records.discard(pending)

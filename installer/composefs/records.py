@@ -17,6 +17,7 @@ is not used: the layer is fetched again.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
 import logging
@@ -56,9 +57,12 @@ class RecordWriter:
 
     def __init__(self, root: Path, layer: LayerBlob) -> None:
         where = layers_dir(root)
-        where.mkdir(parents=True, exist_ok=True)
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=where, prefix=STAGING_PREFIX)
+        except OSError as exc:
+            raise DeployError(f"cannot write a layer record in {where}: {exc.strerror}") from exc
         self.final = layer_record(root, layer.diff_id)
-        fd, name = tempfile.mkstemp(dir=where, prefix=STAGING_PREFIX)
         self.temp = Path(name)
         self._raw: BinaryIO = os.fdopen(fd, "wb")
         self._out = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
@@ -66,7 +70,10 @@ class RecordWriter:
         self._line({"version": VERSION, "diff_id": layer.diff_id, "digest": layer.digest})
 
     def _line(self, value: Any) -> None:
-        self._out.write(json.dumps(value, separators=(",", ":")).encode() + b"\n")
+        try:
+            self._out.write(json.dumps(value, separators=(",", ":")).encode() + b"\n")
+        except OSError as exc:
+            raise DeployError(f"cannot write the layer record {self.temp}: {exc}") from exc
 
     def add(self, member: tarfile.TarInfo, node: Inode | None) -> None:
         data: str | None = None
@@ -98,16 +105,22 @@ class RecordWriter:
 
     def finish(self) -> PendingRecord:
         """Close and fsync the temp file; `commit` gives it its name."""
-        self._line({"end": self.count})
-        self._out.close()
-        self._raw.flush()
-        os.fsync(self._raw.fileno())
-        self._raw.close()
+        try:
+            self._line({"end": self.count})
+            self._out.close()
+            self._raw.flush()
+            os.fsync(self._raw.fileno())
+            self._raw.close()
+        except (OSError, DeployError) as exc:
+            self.abandon()
+            raise DeployError(f"cannot write the layer record {self.temp}: {exc}") from exc
         return PendingRecord(self.temp, self.final)
 
     def abandon(self) -> None:
-        self._out.close()
-        self._raw.close()
+        with contextlib.suppress(OSError):
+            self._out.close()
+        with contextlib.suppress(OSError):
+            self._raw.close()
         self.temp.unlink(missing_ok=True)
 
 
