@@ -38,6 +38,8 @@ MAX_MESSAGE = 32 * 1024
 PROTOCOL_MAJOR_MINOR = (0, 2)
 """The protocol line this client speaks: 0.2.x (0.2.3 is the oldest it has been run against)."""
 SHUTDOWN_SECONDS = 5.0
+"""How long closing waits for the proxy to finish a pipe or take a request before it is
+stopped by its PID."""
 
 
 class ProxyError(InstallerError):
@@ -99,12 +101,17 @@ class ImageProxy:
         self._sock = None
         if sock is None:
             return
-        # No reply comes to Shutdown: the proxy exits, and runner.service reaps it.
+        # No reply comes to Shutdown: the proxy exits, and runner.service reaps it. A request
+        # still waiting (a FinishPipe behind a stalled download) holds the lock: then the
+        # child is stopped by its PID instead, which ends that request too.
+        if not self._lock.acquire(timeout=SHUTDOWN_SECONDS):
+            return
         try:
-            with self._lock:
-                sock.send(json.dumps({"method": "Shutdown", "args": []}).encode())
+            sock.send(json.dumps({"method": "Shutdown", "args": []}).encode())
         except OSError:
             pass
+        finally:
+            self._lock.release()
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -231,6 +238,8 @@ class ProxyPipe(io.RawIOBase):
             return
         try:
             os.close(self._fd)
-            self._finisher.join()
+            # The proxy's copy ends on the broken pipe at its next write; a stalled source may
+            # never write again, and then stopping the proxy ends the wait (`_shutdown`).
+            self._finisher.join(timeout=SHUTDOWN_SECONDS)
         finally:
             super().close()
