@@ -79,7 +79,7 @@ class ImageProxy:
         try:
             version = self._call("Initialize", [])[0]
             self.version = str(version)
-            parts = tuple(int(p) for p in self.version.split(".")[:2])
+            parts = tuple(int(p) if p.isdigit() else -1 for p in self.version.split(".")[:2])
             if parts != PROTOCOL_MAJOR_MINOR:
                 raise ProxyError(f"skopeo's image proxy speaks protocol {version}, not 0.2.x")
         except BaseException:
