@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.image import RECIPE, BenchImage, ensure_image
-from bench.variants import VARIANTS, run_child
+from bench.variants import OCI_VARIANTS, VARIANTS, run_child
 from storage import loop, mkfs, mount, runner
 from storage.layout import Filesystem
 from storage.sizes import MB
@@ -118,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         with contextmanager(start_registry)(work / "registry") as reg:
             v1 = reg.push_layout(image.layout, "bench:v1", ref_name="v1")
             v2 = reg.push_layout(image.layout, "bench:v2", ref_name="v2")
-            results = _run_all(args, v1, v2, work)
+            results = _run_all(args, v1, v2, work, oci_v1=f"oci:{image.layout}:v1")
         print(_report(results))
         print(_efficiency(results, image.content_bytes))
+        print(_source_report(results))
         if args.profile:
             _print_profile(work / "deploy.prof")
     finally:
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_all(
-    args: argparse.Namespace, v1: str, v2: str, work: Path
+    args: argparse.Namespace, v1: str, v2: str, work: Path, *, oci_v1: str
 ) -> dict[str, list[dict[str, Any]]]:
     """Variants alternate within each repetition, so slow drift of the machine hits all."""
     variants = args.only or list(VARIANTS)
@@ -142,7 +143,7 @@ def _run_all(
                 run_variant(
                     work,
                     variant,
-                    v1,
+                    oci_v1 if variant in OCI_VARIANTS else v1,
                     rep,
                     second=v2 if first else None,
                     profile=None,
@@ -265,6 +266,39 @@ def _efficiency(results: dict[str, list[dict[str, Any]]], content: int) -> str:
         if variant == "obelisk":
             line += f"   (aim <= {EFFICIENCY_AIM}): {_verdict(written <= EFFICIENCY_AIM)}"
         lines.append(line)
+    return "\n".join(lines)
+
+
+def _source_report(results: dict[str, list[dict[str, Any]]]) -> str:
+    """Per source kind, obelisk against the floor that reads the same source; and what the
+    second deploy (v2: one file changed, in a layer of its own) downloaded."""
+    lines = []
+    for label, ours, floor in (
+        ("docker://", "obelisk", "floor"),
+        ("oci:", "obelisk-oci", "floor-oci"),
+    ):
+        if ours in results and floor in results:
+            ratio = _median(results[ours], "wall") / _median(results[floor], "wall")
+            lines.append(
+                f"source {label:9} obelisk/floor (same source) wall {ratio:.2f}"
+                f" (target <= 1.0): {_verdict(ratio <= 1.0)}"
+            )
+    if "floor" in results and "floor-copy" in results:
+        ratio = _median(results["floor"], "wall") / _median(results["floor-copy"], "wall")
+        lines.append(f"floor streamed / floor through a skopeo copy: wall {ratio:.2f}")
+    ours_runs = results.get("obelisk")
+    second = ours_runs[0].get("second") if ours_runs else None
+    if ours_runs and second and "bytes_fetched" in second:
+        first = ours_runs[0]
+        share = second["bytes_fetched"] / first["bytes_fetched"]
+        written = second["written"] / first["written"]
+        lines.append(
+            f"update (v2 into v1's root, {second['layers_reused']} layers rebuilt from records): "
+            f"downloaded {second['bytes_fetched'] / MB:.2f} MB of the full "
+            f"{first['bytes_fetched'] / MB:.1f} MB ({share:.2%}, target <= 5%): "
+            f"{_verdict(share <= TARGETS['second'])}; written {second['written'] / MB:.1f} MB "
+            f"({written:.2%}, target <= 5%): {_verdict(written <= TARGETS['second'])}"
+        )
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ only ever change the in-memory tree; hostile ones are rejected anyway, with the 
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import os
 import stat
@@ -26,6 +27,7 @@ from installer.composefs.stream import LayerStream
 from installer.composefs.tree import INLINE_MAX, FileRecord, Inode, Node, Tree, freeze
 from installer.events import Event, Progress, Warned
 from installer.image.model import LayerBlob
+from installer.image.oci import peek
 
 STEP = "deploy"
 CHUNK = 1 << 20
@@ -55,6 +57,12 @@ class ContentSink(Protocol):
         Yields now and then while copying, so that progress keeps moving inside large files.
         """
         ...
+
+
+class Recorder(Protocol):
+    """Told of each applied tar entry, with the regular file it placed (else None)."""
+
+    def __call__(self, member: tarfile.TarInfo, node: Inode | None) -> None: ...
 
 
 DIGEST_ALGORITHMS = ("sha256", "sha512")
@@ -149,6 +157,8 @@ class LayerApplier:
         self.touched: set[tuple[Inode, str]] = set()
         """Ancestors of `added` paths, keyed the same way."""
         self.warnings: list[str] = []
+        self.last: Inode | None = None
+        """The regular file the last entry placed (for layer records), else None."""
 
     def fail(self, name: str, why: str) -> LayerError:
         return LayerError(f"layer {short(self.layer.digest)}: entry {name!r} {why}")
@@ -286,6 +296,7 @@ class LayerApplier:
             parent.children[base] = node
         self._mark(parent, base)
         if node.is_reg:
+            self.last = node
             return self._content(member, tar, node, parent, parts)
         return _NOTHING
 
@@ -361,17 +372,20 @@ def apply_layer(
     *,
     done_before: int = 0,
     total: int | None = None,
+    record: Recorder | None = None,
 ) -> Generator[Event, None, None]:
-    """Stream one layer blob into `tree`; yields Progress (blob bytes read) and Warnings."""
+    """Stream one layer blob into `tree`; yields Progress (blob bytes read) and Warnings.
+
+    `record` sees every entry once it is applied, with the regular file it placed (content
+    stored), so that the layer can be rebuilt later without its blob (`composefs.records`).
+    """
     try:
-        blob = layer.path.open("rb")
+        magic, blob = peek(layer.open())
     except OSError as exc:
         raise LayerError(
-            f"layer {short(layer.digest)}: cannot read {layer.path}: {exc.strerror}"
+            f"layer {short(layer.digest)}: cannot read {layer.where}: {exc.strerror or exc}"
         ) from exc
-    with blob:
-        magic = blob.read(4)
-        blob.seek(0)
+    with contextlib.closing(blob):
         kind, note = _compression(layer, magic)
         if note:
             yield Warned(step=STEP, message=note)
@@ -392,6 +406,7 @@ def apply_layer(
                         # tarfile keeps every member it has read; drop them so that memory
                         # does not grow with the number of files in the layer.
                         tar.members.clear()
+                        applier.last = None
                         for _ in itertools.chain((None,), applier.apply(member, tar)):
                             if stream.blob_count - reported >= PROGRESS_EVERY:
                                 reported = stream.blob_count
@@ -401,6 +416,8 @@ def apply_layer(
                                     total=total,
                                     detail=layer.digest,
                                 )
+                        if record is not None:
+                            record(member, applier.last)
                 stream.drain()
             finally:
                 stream.close()
@@ -444,10 +461,10 @@ def _check_blob(stream: LayerStream, layer: LayerBlob) -> None:
     try:
         stream.finish_blob()
     except OSError as exc:
-        raise LayerError(f"layer {short(layer.digest)}: cannot read {layer.path}: {exc}") from exc
+        raise LayerError(f"layer {short(layer.digest)}: cannot read {layer.where}: {exc}") from exc
     if stream.blob_digest() != layer.digest:
         raise LayerError(
-            f"layer {short(layer.digest)}: the downloaded blob has digest "
-            f"{short(stream.blob_digest())} instead; it is corrupt or was tampered with "
-            f"({layer.path})"
+            f"layer {short(layer.digest)}: the blob does not match its digest (it has "
+            f"{short(stream.blob_digest())}); it is corrupt or was tampered with "
+            f"({layer.where})"
         )
