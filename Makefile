@@ -21,3 +21,4 @@ lint: setup
 
 bench: setup
 	.venv/bin/python -m bench.deploy
+	.venv/bin/python -m bench.memory

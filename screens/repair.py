@@ -276,6 +276,7 @@ class RepairScreen(Screen[None]):
 
     def _repair_boot(self, install: FoundInstall, _: DeploymentInfo | None) -> None:
         def planned(plan: RepairPlan) -> None:
+            self.status(f"The ESP of {install.disk} was checked.")
             if plan.empty:
                 self.note(f"The ESP of {install.disk} already boots every deployment.")
                 self.status("Nothing to repair.")

@@ -32,7 +32,7 @@ from installer.errors import InstallerError, UserError, first_line
 from installer.events import Event, Progress, Warned
 from installer.image.osrelease import read_os_release
 from installer.image.treeview import TreeView
-from storage import fat, runner
+from storage import fat, leftovers, runner
 from storage.errors import StorageError
 from storage.fat import FatError, FatImage
 
@@ -173,7 +173,7 @@ def _prepare(
 
 def _entry_text(ready: _Prepared, image_id: str) -> str:
     """The entry file's text without its sort-key (the rank is given where it is written)."""
-    base = f"/obelisk/{image_id}"
+    base = "/" + boot_files_dir(image_id)
     try:
         return (
             _KERNEL_COMMENT
@@ -198,12 +198,14 @@ def check_boot_files(
     timeout: int = 0,
     arch: str | None = None,
     host_root: Path = Path("/"),
-) -> None:
-    """Raise what install_bootloader would raise about this image, before anything is written.
+) -> tuple[int, ...]:
+    """Raise what install_bootloader would raise about this image, before anything is written;
+    returns the sizes of the files it would copy to the ESP (systemd-boot twice, the kernel,
+    the initramfs), for the space check.
 
     `update` runs it before it deploys, so a refused image leaves no deployment behind.
     """
-    _prepare(
+    ready = _prepare(
         tree,
         image_id="0" * 64,
         root_uuid="00000000-0000-0000-0000-000000000000",
@@ -213,6 +215,13 @@ def check_boot_files(
         host_root=host_root,
         image_version=None,
     )
+    sd_boot = (
+        ready.sd_boot.stat().st_size
+        if isinstance(ready.sd_boot, Path)
+        else len(tree.read_bytes(ready.sd_boot))
+    )
+    kernel = len(tree.read_bytes(ready.kernel.vmlinuz))
+    return (sd_boot, sd_boot, kernel, len(tree.read_bytes(ready.initrd)))
 
 
 def install_bootloader(
@@ -248,7 +257,7 @@ def install_bootloader(
         image_version=image_version,
     )
     kernel, efi_arch = ready.kernel, ready.efi_arch
-    base = f"/obelisk/{image_id}"
+    base = "/" + boot_files_dir(image_id)
     text = _entry_text(ready, image_id)
     if kernel.others:
         yield Warned(step=STEP, message=_several_kernels(kernel))
@@ -264,7 +273,7 @@ def install_bootloader(
 
     for directory in ("EFI/BOOT", "EFI/systemd", ENTRIES_DIR, base.lstrip("/")):
         fat.mkdir(esp, directory)
-    with tempfile.TemporaryDirectory(prefix="obelisk-boot-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-boot-")) as tmp:
         local = Path(tmp) / "file"
         if isinstance(ready.sd_boot, Path):
             local = ready.sd_boot
@@ -499,19 +508,25 @@ def set_default(esp: FatImage, entry_id: str, *, timeout: int | None = None) -> 
         _replace_bytes(esp, loader_conf.encode(), LOADER_CONF)
 
 
-def remove_entry(esp: FatImage, entry_id: str) -> None:
+def boot_files_dir(image_id: str) -> str:
+    """Where a deployment's kernel and initramfs live on the ESP (DESIGN 3.3)."""
+    return f"obelisk/{image_id}"
+
+
+def remove_entry(esp: FatImage, entry_id: str, *, missing_ok: bool = False) -> None:
     """Delete a deployment's entry and its kernel files (to free ESP space); never the default.
 
     The entry goes first, so the menu never offers an entry whose kernel is already gone.
+    `missing_ok` also removes the kernel files of an entry never written (a failed update).
     """
     files = _scan(esp)
     default = _default_file(esp, files)
     if default is not None and entry_id == default.image_id:
         raise UserError(f"boot entry {entry_id!r} is the default; make another the default first")
-    if entry_id not in {f.image_id for f in files}:
+    if entry_id not in {f.image_id for f in files} and not missing_ok:
         raise UserError(f"no boot entry {entry_id!r} on the ESP")
     _drop_others(esp, files, entry_id, keep=None)
-    fat.remove(esp, f"obelisk/{entry_id}", recursive=True, missing_ok=True)
+    fat.remove(esp, boot_files_dir(entry_id), recursive=True, missing_ok=True)
 
 
 def _sort_key(rank: int) -> str:
@@ -660,7 +675,7 @@ def boot_files(
         host_root=host_root,
         image_version=None,
     )
-    base = f"obelisk/{image_id}"
+    base = boot_files_dir(image_id)
     return BootFiles(
         image_id=image_id,
         loader=tuple(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from installer import __version__
 from installer.errors import InstallerError
+from storage import leftovers
 from storage.errors import BadInput, StorageError
 
 EXIT_OK = 0
@@ -189,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = _setup_logging(args.verbose)
     command = args.command or "tui"
     try:
+        leftovers.sweep_host()  # what a killed run left in the temp directory
         module = importlib.import_module(f"installer.cli.commands.{command.replace('-', '_')}")
         return int(module.run(args))
     except BadInput as exc:  # UserError, UnsafeTargetError: the person's mistake

@@ -24,6 +24,7 @@ from installer.image.fetch import FetchedImage, fetch
 from installer.image.osrelease import read_os_release
 from installer.image.ref import FetchOptions, ImageRef
 from installer.image.treeview import TreeView
+from storage import leftovers
 from storage.sizes import format_size
 
 log = logging.getLogger(__name__)
@@ -176,8 +177,9 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
     support = detect_boot_support(tree)
     layers = []
     for blob in image.layers:
-        _, size = oci.uncompressed_digest(blob.path, blob.media_type)
-        kind = oci.compression_of(blob.media_type) or oci.sniff(blob.path)
+        _, size = oci.uncompressed_digest_of(blob.open(), blob.media_type)
+        with blob.open() as raw:
+            kind = oci.compression_of(blob.media_type) or oci.sniff_bytes(raw.read(4))
         layers.append(
             LayerInfo(
                 digest=blob.digest,
@@ -213,7 +215,7 @@ def _log_output(event: Event) -> None:
 
 def inspect_image(ref: ImageRef, opts: FetchOptions) -> ImageReport:
     """Fetch `ref` into a temporary layout, describe it, and delete the layout."""
-    workdir = Path(tempfile.mkdtemp(prefix="obelisk-inspect-"))
+    workdir = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-inspect-")))
     try:
         image = drain(fetch(ref, workdir, opts), _log_output)
         tree = scan_layers(image.layers, keep=_keep)

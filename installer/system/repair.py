@@ -14,6 +14,7 @@ a filesystem is never reformatted.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 import tempfile
@@ -250,11 +251,12 @@ def repair_boot(
             for f in (*w.files.loader, *w.files.kernel)
             if image_id == plan.default or f not in w.files.loader
         }
-        for dest in plan.files:
-            image_id, file = by_dest[dest]
+        # Each image is mounted once for its files; the plan keeps them together.
+        for image_id, dests in itertools.groupby(plan.files, key=lambda d: by_dest[d][0]):
             with _image_tree(system.root, image_id) as tree:
-                write_esp_file(system.esp, tree, file)
-            yield progress(_file_change(dest))
+                for dest in dests:
+                    write_esp_file(system.esp, tree, by_dest[dest][1])
+                    yield progress(_file_change(dest))
         # Entries name these files: they are on the disk before any entry is written.
         fat.sync(system.esp)
         for image_id in plan.entries:

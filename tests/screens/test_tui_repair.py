@@ -133,12 +133,22 @@ async def settle(app: ObeliskApp, pilot: Any) -> None:
     await pilot.pause()
 
 
+async def shown(app: ObeliskApp, pilot: Any, text: str) -> str:
+    """The screen once `text` is on it (the footer draws a frame later on a loaded machine)."""
+    for _ in range(50):
+        screen = screen_text(app)
+        if text in screen:
+            return screen
+        await pilot.pause(0.1)
+    return screen_text(app)
+
+
 async def test_start_menu_offers_install_repair_and_shell() -> None:
     app = make_app(RepairBackend(), start_menu=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, StartScreen)
-        text = screen_text(app)
+        text = await shown(app, pilot, "esc Quit")
         for label in ("Install", "Repair an installed system", "Shell", "esc Quit"):
             assert label in text
         await pilot.press("enter")  # Install is focused

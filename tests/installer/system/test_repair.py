@@ -216,3 +216,29 @@ def test_find_installs_on_loop_devices(
         mtools("mdeltree", disk, "::/obelisk")
     assert main(["repair-boot", str(disk), "--yes"]) == 0
     assert plan_repair(str(disk)).empty
+
+
+def test_a_default_entry_whose_deployment_is_gone_is_replaced_then_removed(
+    disk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    newest = default_id(disk, capsys)
+    gone = "f" * 64
+    entry = tmp_path / "gone.conf"
+    entry.write_text(
+        f"title Gone\nsort-key obelisk-00000001\nlinux /obelisk/{gone}/vmlinuz\n"
+        f"initrd /obelisk/{gone}/initrd\noptions root=UUID=x rw composefs={gone}\n"
+    )
+    mtools("mcopy", disk, str(entry), f"::/loader/entries/obelisk-{gone}-00000001.conf")
+    # The broken entry sorts first, so it is the default: no deployment on the root boots next.
+    capsys.readouterr()
+    assert main(["deployments", str(disk), "--json"]) == 0
+    assert not any(d["default"] for d in json.loads(capsys.readouterr().out))
+    plan = plan_repair(str(disk))
+    assert plan.default == newest and plan.stale == (gone,)
+    assert plan.changes == (
+        f"make {newest[:12]} the default boot entry",
+        f"remove the entry of {gone[:12]} (not on the root)",
+    )
+    drain(repair_boot(str(disk), expect=plan))
+    assert default_id(disk, capsys) == newest
+    assert len(entries(disk)) == 2 and not any(gone in e for e in entries(disk))
