@@ -44,7 +44,10 @@ class Installed:
 def installed(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Installed:
     base = tmp_path_factory.mktemp("space")
     fakeos.write_image(base / "v1")
-    fakeos.write_image(base / "v2", "2")
+    # v2 brings 4 MiB of new content: more than a root filled to its last 256 KiB can take,
+    # even with v1's layer rebuilt from its record.
+    big = ib.tar_layer([ib.file("usr/share/new-in-v2", os.urandom(4 << 20))])
+    ib.write_layout(base / "v2", [fakeos.base_layer("1"), fakeos.update_layer("2"), big])
     v1 = registry.push_layout(base / "v1", "space:1")
     v2 = registry.push_layout(base / "v2", "space:2")
     file = answers(base, v1)
