@@ -1,5 +1,5 @@
 # The two commands a newcomer needs; each does the whole set-up first (idempotent, fast when done).
-.PHONY: setup demo iso test lint bench
+.PHONY: setup demo iso test test-iso lint bench
 
 setup:
 	@scripts/setup
@@ -12,6 +12,9 @@ iso: setup
 
 test: setup lint
 	.venv/bin/python -m pytest -q
+
+test-iso: setup
+	OBELISK_ISO_TESTS=1 .venv/bin/python -m pytest -q tests/boot/test_iso_boot.py
 
 lint: setup
 	.venv/bin/ruff check installer screens storage tests bench

@@ -22,7 +22,17 @@ from installer.devtools.iso import LiveIso
 from storage import runner
 from tests.boot.test_boot import report
 
-pytestmark = [pytest.mark.system, pytest.mark.boot, pytest.mark.timeout(3600)]
+ISO_TESTS = "OBELISK_ISO_TESTS"
+pytestmark = [
+    pytest.mark.system,
+    pytest.mark.boot,
+    pytest.mark.timeout(3600),
+    pytest.mark.skipif(
+        os.environ.get(ISO_TESTS) != "1",
+        reason=f"live ISO boots take longer than the suite's budget on 2 cores: `make test-iso`"
+        f" (or {ISO_TESTS}=1) runs them",
+    ),
+]
 """A live boot under TCG on a shared, loaded machine can take many minutes; the limits below are
 generous on purpose (figures go to the test output, never into assertions)."""
 
