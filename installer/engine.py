@@ -148,9 +148,9 @@ def execute(
         workdir = Path(tempfile.mkdtemp(prefix="obelisk-fetch-", dir=scratch))
         stack.callback(shutil.rmtree, workdir, True, what=f"remove {workdir}")
         image: FetchedImage = yield from run.relay(fetch(ref, workdir, opts))
-        tree = scan_layers(image.layers, keep=boot_file_wanted)
+        tree = scan_layers(image.layers, keep=_preflight_file)
         support = require_boot_support(tree, plan.image.ref)
-        for note in support.notes:
+        for note in (*support.notes, *configure.check_users(tree, plan.users)):
             yield Warned(step="fetch", message=note)
         yield StepDone(
             step="fetch",
@@ -255,6 +255,11 @@ def execute(
             bytes_written=deployment.bytes_written,
             seconds=time.monotonic() - started,
         )
+
+
+def _preflight_file(path: str) -> bool:
+    """The image files whose content is read before the disk is touched."""
+    return boot_file_wanted(path) or path in configure.USER_FILES
 
 
 def _check(plan: Plan) -> ImageRef:
