@@ -328,3 +328,13 @@ def test_toplevel_content_is_not_clobbered(
     with pytest.raises(UserError, match="a symlink to /elsewhere, not var/home"):
         add_boot_support(root)
     assert not (root / "sysroot").exists()
+
+
+def test_the_guide_shows_the_containerfile_the_suite_builds() -> None:
+    """docs/images.md must not drift from iso/images/Containerfile (the one the boot test runs)."""
+    source = Path(support.__file__).resolve().parents[2]
+    guide = (source / "docs/images.md").read_text()
+    recipe = (source / "iso/images/Containerfile").read_text().splitlines()
+    for line in recipe:
+        if line.strip() and not line.startswith("#"):
+            assert line in guide, line
