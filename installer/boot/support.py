@@ -50,7 +50,7 @@ SYSTEMD_UNITS = "/usr/lib/systemd/system"
 SHUTDOWN_FILES = (
     ("systemd/obelisk-shutdown.service", f"{SYSTEMD_UNITS}/obelisk-shutdown.service"),
     ("systemd/keep-mounted.conf", f"{SYSTEMD_UNITS}/sysroot.mount.d/50-obelisk.conf"),
-    ("systemd/keep-mounted.conf", f"{SYSTEMD_UNITS}/var.mount.d/50-obelisk.conf"),
+    ("systemd/var.mount", f"{SYSTEMD_UNITS}/var.mount"),
 )
 """What a clean shutdown of a composefs root needs in the booted system (both flavours)."""
 SHUTDOWN_WANTS = f"{SYSTEMD_UNITS}/local-fs.target.wants/obelisk-shutdown.service"

@@ -81,7 +81,7 @@ def test_initramfs_tools_files_modes_and_fstype(tmp_path: Path) -> None:
     shutdown = [
         f"{units}/obelisk-shutdown.service",
         f"{units}/sysroot.mount.d/50-obelisk.conf",
-        f"{units}/var.mount.d/50-obelisk.conf",
+        f"{units}/var.mount",
     ]
     assert written == [
         *rewritten,
