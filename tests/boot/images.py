@@ -66,8 +66,10 @@ def build(context: Path, fstype: str) -> str:
     # chroot isolation needs no OCI runtime (crun refuses this host's hybrid cgroups); it
     # shares the host network, which no step uses.
     offline = ["--pull=never", "--isolation=chroot"]
+    # --no-cache: podman keys a cached RUN step by its text, not by the files bind-mounted into
+    # it, so a changed obelisk would otherwise reuse the layer an older one wrote.
     runner.run([
-        "podman", "build", *offline, "--build-arg", f"FSTYPE={fstype}",
+        "podman", "build", *offline, "--no-cache", "--build-arg", f"FSTYPE={fstype}",
         "-t", RECIPE_NAME, "-f", str(context / "Containerfile"), str(context),
     ])  # fmt: skip
     runner.run([
