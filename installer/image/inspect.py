@@ -27,6 +27,7 @@ from installer.image.fetch import FetchedImage, fetch
 from installer.image.osrelease import read_os_release
 from installer.image.ref import FetchOptions, ImageRef
 from installer.image.treeview import TreeView
+from storage import leftovers
 from storage.sizes import format_size
 
 log = logging.getLogger(__name__)
@@ -193,8 +194,9 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
     support = detect_boot_support(tree)
     layers = []
     for blob in image.layers:
-        _, size = oci.uncompressed_digest(blob.path, blob.media_type)
-        kind = oci.compression_of(blob.media_type) or oci.sniff(blob.path)
+        _, size = oci.uncompressed_digest_of(blob.open(), blob.media_type)
+        with blob.open() as raw:
+            kind = oci.compression_of(blob.media_type) or oci.sniff_bytes(raw.read(4))
         layers.append(
             LayerInfo(
                 digest=blob.digest,
@@ -235,7 +237,7 @@ def scanned(
 ) -> Iterator[tuple[FetchedImage, Tree]]:
     """Fetch `ref` into a temporary layout and read its tree (content only where `keep`);
     the layout is deleted when the block ends."""
-    workdir = Path(tempfile.mkdtemp(prefix="obelisk-inspect-"))
+    workdir = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-inspect-")))
     try:
         image = drain(fetch(ref, workdir, opts), _log_output)
         yield image, scan_layers(image.layers, keep=keep)

@@ -25,7 +25,7 @@ from installer.system.accounts import GROUP_FILE, Account, Accounts, admin_group
 from installer.system.errors import ConfigureError
 from installer.system.homes import Places, homes_on_image, make_home, place_keys
 from installer.system.settings import apply_settings
-from storage import runner
+from storage import leftovers, runner
 
 USER_FILES = (GROUP_FILE,)
 """What `check_users` reads: keep their content when scanning the image."""
@@ -81,7 +81,7 @@ def run_post(
     root: Path, deployment: Deployment, commands: Sequence[str]
 ) -> Generator[Event, None, None]:
     """Run each command with the image's `/bin/sh` in a chroot of the mounted deployment."""
-    where = Path(tempfile.mkdtemp(prefix="obelisk-post-"))
+    where = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-post-")))
     try:
         with sysroot.mounted_deployment(root, deployment.id, where) as top:
             if not (top / "bin" / "sh").exists() and not posixpath.islink(str(top / "bin" / "sh")):
