@@ -162,9 +162,9 @@ def execute(
                     "larger directory"
                 ) from exc
             raise
-        tree = scan_layers(image.layers, keep=boot_file_wanted)
+        tree = scan_layers(image.layers, keep=_preflight_file)
         support = require_boot_support(tree, plan.image.ref)
-        for note in support.notes:
+        for note in (*support.notes, *configure.check_users(tree, plan.users)):
             yield Warned(step="fetch", message=note)
         boot_files = check_boot_files(
             tree, extra_kargs=plan.boot.kargs, arch=image.config.get("architecture")
@@ -281,6 +281,11 @@ def execute(
             bytes_written=deployment.bytes_written,
             seconds=time.monotonic() - started,
         )
+
+
+def _preflight_file(path: str) -> bool:
+    """The image files whose content is read before the disk is touched."""
+    return boot_file_wanted(path) or path in configure.USER_FILES
 
 
 def _check(plan: Plan) -> ImageRef:

@@ -168,9 +168,14 @@ def boot_dir(root: Path) -> Path:
     return root / "boot"
 
 
+WRITABLE = ("/etc", "/var")
+"""The booted system's writable directories (DESIGN 3.4); everything else is the image."""
+
+
 def writable_dirs(root: Path, image_id: str) -> tuple[tuple[str, Path], ...]:
     """The booted system's writable directories (DESIGN 3.4): (path in the system, path here)."""
-    return (("/etc", etc_dir(root, image_id)), ("/var", var_dir(root)))
+    etc, var = WRITABLE
+    return ((etc, etc_dir(root, image_id)), (var, var_dir(root)))
 
 
 @contextmanager

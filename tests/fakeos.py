@@ -128,10 +128,22 @@ def update_layer(version: str) -> bytes:
 
 
 def write_image(
-    layout: Path, version: str = "1", *, bootable: bool = True, initrd_hook: bool = True
+    layout: Path,
+    version: str = "1",
+    *,
+    bootable: bool = True,
+    initrd_hook: bool = True,
+    home_on_var: bool = True,
+    admin_group: bool = True,
 ) -> ib.BuiltImage:
-    """`initrd_hook=False`: the hook files are in the tree, but not in the initramfs."""
+    """`initrd_hook=False`: the hook files are in the tree, but not in the initramfs.
+    `home_on_var=False`: `/home` is a directory of the image (Debian's layout, no links).
+    `admin_group=False`: neither a sudo nor a wheel group."""
     layers = [base_layer("1")]
+    if not home_on_var:
+        layers.append(ib.tar_layer([ib.whiteout("home"), ib.directory("home")]))
+    if not admin_group:
+        layers.append(ib.tar_layer([ib.file("etc/group", GROUP.replace("sudo:x:27:\n", ""))]))
     if version != "1":
         layers.append(update_layer(version))
     if not bootable:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
+import shutil
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -44,6 +46,15 @@ DRACUT_FILES = {
     for name in ("module-setup.sh", "obelisk-composefs.sh", "obelisk-composefs.service")
 }
 
+SYSTEMD_UNITS = "/usr/lib/systemd/system"
+SHUTDOWN_FILES = (
+    ("systemd/obelisk-shutdown.service", f"{SYSTEMD_UNITS}/obelisk-shutdown.service"),
+    ("systemd/keep-mounted.conf", f"{SYSTEMD_UNITS}/sysroot.mount.d/50-obelisk.conf"),
+    ("systemd/var.mount", f"{SYSTEMD_UNITS}/var.mount"),
+)
+"""What a clean shutdown of a composefs root needs in the booted system (both flavours)."""
+SHUTDOWN_WANTS = f"{SYSTEMD_UNITS}/local-fs.target.wants/obelisk-shutdown.service"
+
 FSTYPE_CONF = "/etc/initramfs-tools/conf.d/obelisk-fstype"
 """mkinitramfs in a chroot cannot see the root filesystem's type, and without it leaves fsck out."""
 DRACUT_CONF = "/etc/dracut.conf.d/obelisk-composefs.conf"
@@ -66,6 +77,23 @@ install steps); every file of one flavour must be there."""
 
 REGENERATE = "update-initramfs -u -k all, or dracut --force --regenerate-all"
 
+TOPLEVEL_LINKS = {
+    "/home": "var/home",
+    "/root": "var/roothome",
+    "/opt": "var/opt",
+    "/srv": "var/srv",
+    "/mnt": "var/mnt",
+    "/usr/local": "../var/usrlocal",
+}
+"""An image-based system's toplevel symlinks (as ostree and bootc make them): the image is
+read-only, so homes and locally installed software must live in the shared, writable `/var`."""
+
+MOVED_INTO_VAR = ("/root",)
+"""Toplevel directories whose files (root's dotfiles) move into their `/var` target: they are a
+home's, which the first install seeds into `/var`. Elsewhere only directories and symlinks move
+(Debian's empty `/usr/local/bin`...); regular files are refused, as in `/var` image updates would
+no longer reach them."""
+
 GENERATORS = {
     Flavour.INITRAMFS_TOOLS: "/usr/share/initramfs-tools",
     Flavour.DRACUT: "/usr/lib/dracut/modules.d",
@@ -86,6 +114,9 @@ class BootSupport:
     """One sentence per missing piece, saying what to do."""
     notes: tuple[str, ...] = ()
     """What could not be checked here; the image may still boot."""
+    unlinked: tuple[str, ...] = ()
+    """Toplevel paths (`TOPLEVEL_LINKS`) that stay on the read-only image instead of `/var`:
+    the image boots, but homes there get no directory."""
 
     @property
     def ok(self) -> bool:
@@ -131,14 +162,118 @@ def _write(root: Path, path: str, content: bytes, mode: int) -> str:
     return path
 
 
+def _regular_files(path: Path) -> bool:
+    """Whether a directory tree holds a regular file (or anything but directories and links)."""
+    for dirpath, _dirnames, filenames in os.walk(path):
+        if any(not os.path.islink(os.path.join(dirpath, f)) for f in filenames):
+            return True
+    return False
+
+
+def _shutdown_units(root: Path) -> list[str]:
+    """Units that let the composefs root shut down without failed unmounts; the paths written."""
+    data = _data()
+    written = [
+        _write(root, dest, data.joinpath(src).read_bytes(), 0o644) for src, dest in SHUTDOWN_FILES
+    ]
+    wants = _inside(root, posixpath.dirname(SHUTDOWN_WANTS)) / posixpath.basename(SHUTDOWN_WANTS)
+    wants.parent.mkdir(parents=True, exist_ok=True)
+    if not wants.is_symlink():
+        wants.symlink_to("../obelisk-shutdown.service")
+        written.append(SHUTDOWN_WANTS)
+    return written
+
+
+def _link_changes(root: Path) -> list[tuple[str, str, str]]:
+    """(path, link target, what is there now) for each toplevel link still to make.
+
+    Raises UserError, before anything is changed, when a path holds content that making the
+    link would lose, or freeze in `/var` where image updates no longer reach it.
+    """
+    changes = []
+    for path, target in TOPLEVEL_LINKS.items():
+        dest = _inside(root, posixpath.dirname(path)) / posixpath.basename(path)
+        var_path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        if dest.is_symlink():
+            if os.readlink(dest) == target:
+                continue
+            raise UserError(
+                f"{dest}: a symlink to {os.readlink(dest)}, not {target}: remove it, then run "
+                "add-boot-support again"
+            )
+        if not dest.exists():
+            changes.append((path, target, "missing"))
+            continue
+        if not dest.is_dir():
+            raise UserError(f"{dest}: not a directory: move it away, then run add-boot-support")
+        if not any(dest.iterdir()):
+            changes.append((path, target, "empty"))
+            continue
+        if _regular_files(dest) and path not in MOVED_INTO_VAR:
+            raise UserError(
+                f"{dest}: holds files that a link to {var_path} would freeze outside image "
+                "updates: move them under /usr (or into /var), then run add-boot-support again"
+            )
+        var_target = _inside(root, var_path)
+        if var_target.exists() and any(var_target.iterdir()):
+            raise UserError(
+                f"{dest} and {var_target} both hold files: merge them into {var_target}, then "
+                "run add-boot-support again"
+            )
+        changes.append((path, target, "move"))
+    return changes
+
+
+def link_toplevel(root: Path, changes: list[tuple[str, str, str]] | None = None) -> list[str]:
+    """Make the toplevel symlinks into `/var`; one line per change, saying what was there.
+
+    The `/var` targets are created too (content moves into its target), so the image's `/var`,
+    which the first install seeds, already has them; installs also create any that are missing.
+    """
+    done = []
+    for path, target, was in _link_changes(root) if changes is None else changes:
+        dest = _inside(root, posixpath.dirname(path)) / posixpath.basename(path)
+        var_path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        var_target = _inside(root, var_path)
+        var_target.parent.mkdir(parents=True, exist_ok=True)
+        var_target.mkdir(mode=0o700 if path == "/root" else 0o755, exist_ok=True)
+        if was == "move":
+            for item in sorted(dest.iterdir()):
+                shutil.move(item, var_target / item.name)
+            shutil.copystat(dest, var_target)
+            st = dest.stat()
+            os.chown(var_target, st.st_uid, st.st_gid)
+        if was != "missing":
+            dest.rmdir()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, dest)
+        why = {
+            "missing": "was missing",
+            "empty": "was an empty directory",
+            "move": f"its content moved to {var_path}",
+        }[was]
+        done.append(f"{path} -> {target} ({why})")
+    return done
+
+
+def unlinked_toplevel(tree: TreeView) -> tuple[str, ...]:
+    """The toplevel paths of TOPLEVEL_LINKS that stay on the read-only image."""
+    return tuple(
+        path
+        for path in TOPLEVEL_LINKS
+        if not (real := tree.realpath(path)).startswith("/var/") and real != "/var"
+    )
+
+
 def add_boot_support(root: Path, *, flavour: str | None = None, fstype: str = "ext4") -> list[str]:
-    """Install the composefs initramfs support into an image root; return the paths written.
+    """Install the composefs initramfs support into an image root; return what it changed.
 
     The initramfs still has to be regenerated afterwards (`update-initramfs -u` or `dracut`),
     inside the image, which only its own tools can do right.
     """
     if not root.is_dir():
         raise UserError(f"{root}: not a directory: give the image's root directory")
+    links = _link_changes(root)
     try:
         chosen = Flavour(flavour) if flavour else detect_flavour(root)
     except ValueError:
@@ -167,7 +302,7 @@ def add_boot_support(root: Path, *, flavour: str | None = None, fstype: str = "e
         if not path.is_dir():
             path.mkdir(mode=0o755)
             written.append(mount_point)
-    return written
+    return written + _shutdown_units(root) + link_toplevel(root, links)
 
 
 def _initrd_hook(tree: TreeView, path: str) -> tuple[bool | None, str]:
@@ -248,6 +383,7 @@ def detect_boot_support(tree: TreeView) -> BootSupport:
         composefs=composefs,
         missing=tuple(missing),
         notes=tuple(notes),
+        unlinked=unlinked_toplevel(tree),
     )
 
 

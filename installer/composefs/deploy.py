@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from installer import __version__
+from installer.boot.support import TOPLEVEL_LINKS
 from installer.composefs import records
 from installer.composefs.dump import write_dump
 from installer.composefs.errors import DeployError, TargetError, short
@@ -293,6 +294,7 @@ def _stage_state(
             warnings += _materialise(tree, "var", staged_var)
             os.rename(staged_var, var_final)
             created.append(var_final)
+        created += _var_link_targets(tree, var_final)
         if os.path.lexists(final):
             warnings.append(
                 f"{final} exists already (this image was deployed before); kept its /etc"
@@ -317,6 +319,31 @@ def _stage_state(
         for path in temps:
             shutil.rmtree(path, ignore_errors=True)
     return staged, warnings
+
+
+def _var_link_targets(tree: Tree, var: Path) -> list[Path]:
+    """Create the `/var` directories the image's toplevel links point at; return those made.
+
+    systemd-tmpfiles would make them on first boot, but users' homes are made at install time
+    and must land in them. `/root`'s target is private (0700), as root's home is.
+    """
+    made = []
+    for path in TOPLEVEL_LINKS:
+        node = tree.get(path.strip("/").split("/"))
+        if node is None or not node.is_symlink:
+            continue
+        real = tree.realpath(path)
+        if not real.startswith("/var/"):
+            continue
+        where = var
+        for part in real.removeprefix("/var/").split("/"):
+            where = where / part
+            if where.is_symlink():
+                break  # the seeded /var decides where this leads; leave it
+            if not where.exists():
+                where.mkdir(mode=0o700 if path == "/root" else 0o755)
+                made.append(where)
+    return made
 
 
 def _materialise(tree: Tree, name: str, dest: Path) -> list[str]:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 
+from installer.image.treeview import resolve_parts
+
 if TYPE_CHECKING:
     from installer.image.treeview import TreeView
 
@@ -357,6 +359,13 @@ class Tree:
     def copy_to(self, path: str, dest: Path) -> None:
         with self.open(path) as src, dest.open("wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
+
+    def realpath(self, path: str) -> str:
+        def readlink(parts: list[str]) -> str | None:
+            node = self.get(parts)
+            return node.target if node is not None and node.is_symlink else None
+
+        return "/" + "/".join(resolve_parts(path, readlink))
 
     def read_link(self, path: str) -> str:
         """A symlink's target, the link itself not followed (its parents are)."""

@@ -45,6 +45,8 @@ VERSION_FILE = "usr/share/obelisk-demo/version"
 PACKAGE = Path(__file__).resolve().parents[1]
 """The `installer` package this runs from: its boot hooks and support check shape the image."""
 HOOKS = PACKAGE / "data" / "initramfs-tools"
+UNITS = PACKAGE / "data" / "systemd"
+"""The shutdown units add-boot-support copies into the image."""
 SUPPORT = PACKAGE / "boot" / "support.py"
 SOURCE = PACKAGE.parent
 """The source checkout when running from one; for an installed wheel, site-packages."""
@@ -90,7 +92,7 @@ def checkout_recipe() -> Path:
 def recipe_key() -> str:
     """A hash of everything that decides the image's content."""
     h = hashlib.sha256(f"format {FORMAT} epoch {SOURCE_DATE_EPOCH}\n".encode())
-    for base in (checkout_recipe(), HOOKS, SUPPORT):
+    for base in (checkout_recipe(), HOOKS, UNITS, SUPPORT):
         paths = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
         for path in paths:
             h.update(f"{path.relative_to(SOURCE)} {path.stat().st_mode & 0o111:o}\n".encode())

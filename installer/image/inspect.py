@@ -10,6 +10,8 @@ import logging
 import posixpath
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from installer.boot.kernel import find_kernel
 from installer.boot.support import detect_boot_support
 from installer.composefs.deploy import scan_layers
+from installer.composefs.tree import Tree
 from installer.errors import UserError
 from installer.events import Event, Output, drain
 from installer.image import oci
@@ -65,6 +68,8 @@ class ImageReport:
     initramfs: bool
     composefs: bool
     missing: tuple[str, ...]
+    unlinked: tuple[str, ...] = ()
+    """Toplevel paths (/home, /root...) on the read-only image rather than linked into /var."""
     layers: tuple[LayerInfo, ...]
     labels: dict[str, str]
 
@@ -99,6 +104,7 @@ class ImageReport:
             "composefs": self.composefs,
             "bootable": self.bootable,
             "missing": list(self.missing),
+            "unlinked": list(self.unlinked),
             "size": self.size,
             "uncompressed_size": self.uncompressed_size,
             "layers": [
@@ -130,6 +136,7 @@ class ImageReport:
             ("initramfs", "yes" if self.initramfs else "no"),
             ("composefs", "yes" if self.composefs else "no"),
             ("bootable", "yes" if self.bootable else "no: " + "; ".join(self.missing)),
+            ("homes", homes_text(self.unlinked)),
             (
                 "size",
                 f"{format_size(self.size)} compressed, "
@@ -145,6 +152,16 @@ class ImageReport:
                 f"  {format_size(layer.uncompressed_size):>10}"
             )
         return "\n".join(lines)
+
+
+def homes_text(unlinked: tuple[str, ...]) -> str:
+    """The inspect row on the toplevel links: where users' homes will be."""
+    if not unlinked:
+        return "on /var (/home, /root, /opt, /srv, /mnt and /usr/local link into /var)"
+    return (
+        f"read-only: {', '.join(unlinked)} not linked into /var, so users get no home "
+        "directory; `obelisk image add-boot-support ROOT` makes the links"
+    )
 
 
 def _keep(path: str) -> bool:
@@ -203,6 +220,7 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
         initramfs=support.initramfs,
         composefs=support.composefs,
         missing=support.missing,
+        unlinked=support.unlinked,
         layers=tuple(layers),
         labels=labels,
     )
@@ -213,12 +231,21 @@ def _log_output(event: Event) -> None:
         log.info("%s", event.line)
 
 
-def inspect_image(ref: ImageRef, opts: FetchOptions) -> ImageReport:
-    """Fetch `ref` into a temporary layout, describe it, and delete the layout."""
+@contextmanager
+def scanned(
+    ref: ImageRef, opts: FetchOptions, keep: Callable[[str], bool]
+) -> Iterator[tuple[FetchedImage, Tree]]:
+    """Fetch `ref` into a temporary layout and read its tree (content only where `keep`);
+    the layout is deleted when the block ends."""
     workdir = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-inspect-")))
     try:
         image = drain(fetch(ref, workdir, opts), _log_output)
-        tree = scan_layers(image.layers, keep=_keep)
-        return report(ref, image, tree)
+        yield image, scan_layers(image.layers, keep=keep)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def inspect_image(ref: ImageRef, opts: FetchOptions) -> ImageReport:
+    """Fetch `ref` into a temporary layout, describe it, and delete the layout."""
+    with scanned(ref, opts, _keep) as (image, tree):
+        return report(ref, image, tree)

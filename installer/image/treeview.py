@@ -23,6 +23,10 @@ class TreeView(Protocol):
         ...
 
     def read_bytes(self, path: str) -> bytes: ...
+    def realpath(self, path: str) -> str:
+        """`path` with every symlink resolved inside the image (the path need not exist)."""
+        ...
+
     def copy_to(self, path: str, dest: Path) -> None:
         """Write the file's content to `dest` (streaming; kernels and initrds are large)."""
         ...
@@ -34,12 +38,15 @@ class DirectoryView:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _real(self, path: str) -> Path:
+    def _parts(self, path: str) -> list[str]:
         def readlink(parts: list[str]) -> str | None:
             candidate = self.root.joinpath(*parts)
             return os.readlink(candidate) if candidate.is_symlink() else None
 
-        return self.root.joinpath(*resolve_parts(path, readlink))
+        return resolve_parts(path, readlink)
+
+    def _real(self, path: str) -> Path:
+        return self.root.joinpath(*self._parts(path))
 
     def is_dir(self, path: str) -> bool:
         return self._real(path).is_dir()
@@ -53,6 +60,9 @@ class DirectoryView:
 
     def read_bytes(self, path: str) -> bytes:
         return self._real(path).read_bytes()
+
+    def realpath(self, path: str) -> str:
+        return "/" + "/".join(self._parts(path))
 
     def copy_to(self, path: str, dest: Path) -> None:
         with self._real(path).open("rb") as src, dest.open("wb") as out:

@@ -15,9 +15,32 @@ from installer.system.files import replace_file
 
 FIRST_UID = 1000
 ADMIN_GROUPS = ("sudo", "wheel")
-"""The admin group is the first of these the image has, else the last one, created."""
+"""The admin group is the first of these the image has. With neither, `admin = true` is refused:
+a new `wheel` group would be inert (no sudoers or PAM rule names it), so the promised admin
+could not become root."""
+GROUP_FILE = "/etc/group"
+"""Read from the image before any write, to check the admin group (`check_admins`)."""
 DAYS = "19000"
 """The shadow "last changed" day written for new accounts."""
+
+
+def home_of(name: str) -> str:
+    """A new account's home directory (in the image's terms; a `/home` link moves it)."""
+    return f"/home/{name}"
+
+
+def admin_group(group_text: str) -> str | None:
+    """The group that makes a user an admin in an image whose /etc/group reads `group_text`."""
+    names = {line.split(":", 1)[0] for line in group_text.splitlines() if line.strip()}
+    return next((g for g in ADMIN_GROUPS if g in names), None)
+
+
+def no_admin_group(user: str) -> str:
+    return (
+        f"users.{user}.admin: the image has neither a sudo nor a wheel group, so admin = true "
+        "would grant nothing: install sudo in the image, or set admin = false and give root a "
+        "password or SSH key"
+    )
 
 
 class AccountFile:
@@ -97,7 +120,7 @@ class Accounts:
             )
         uid = passwd.free_id()
         gid = uid if not any(r[2] == str(uid) for r in group.rows) else group.free_id()
-        home = f"/home/{user.name}"
+        home = home_of(user.name)
         root = passwd.find("root")
         shell = "/bin/bash" if root and root[6].endswith("bash") else "/bin/sh"
         passwd.add([user.name, "x", str(uid), str(gid), user.gecos, home, shell])
@@ -107,7 +130,9 @@ class Accounts:
             gshadow.add([user.name, "!", "", ""])
         wanted = list(user.groups)
         if user.admin:
-            admin = next((g for g in ADMIN_GROUPS if group.find(g)), ADMIN_GROUPS[1])
+            admin = next((g for g in ADMIN_GROUPS if group.find(g)), None)
+            if admin is None:
+                raise ConfigureError(no_admin_group(user.name))
             if admin not in wanted:
                 wanted.append(admin)
         for name in wanted:

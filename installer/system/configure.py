@@ -17,13 +17,35 @@ from pathlib import Path
 
 from installer import sysroot
 from installer.composefs.deploy import Deployment
+from installer.errors import UserError
 from installer.events import Event, Output, Warned
-from installer.plan import Plan
-from installer.system.accounts import Account, Accounts
+from installer.image.treeview import TreeView
+from installer.plan import Plan, User
+from installer.system.accounts import GROUP_FILE, Account, Accounts, admin_group, no_admin_group
 from installer.system.errors import ConfigureError
-from installer.system.homes import Places, make_home, place_keys
+from installer.system.homes import Places, homes_on_image, make_home, place_keys
 from installer.system.settings import apply_settings
 from storage import leftovers, runner
+
+USER_FILES = (GROUP_FILE,)
+"""What `check_users` reads: keep their content when scanning the image."""
+
+
+def check_users(tree: TreeView, users: Sequence[User]) -> tuple[str, ...]:
+    """Before any write: refuse (UserError) what the image cannot give the planned users, and
+    return warnings for what they will lack. `tree` keeps the content of `USER_FILES`."""
+    if not users:
+        return ()
+    admins = [u.name for u in users if u.admin]
+    if admins:
+        try:
+            group_text = tree.read_bytes(GROUP_FILE).decode(errors="replace")
+        except OSError:
+            group_text = ""
+        if admin_group(group_text) is None:
+            raise UserError(no_admin_group(admins[0]))
+    warning = homes_on_image(tree, [u.name for u in users])
+    return (warning,) if warning else ()
 
 
 def configure(root: Path, deployment: Deployment, plan: Plan) -> Iterator[str]:

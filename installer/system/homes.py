@@ -17,8 +17,8 @@ from pathlib import Path
 from installer import sysroot
 from installer.composefs.deploy import Deployment
 from installer.composefs.tree import Tree
-from installer.image.treeview import resolve_parts
-from installer.system.accounts import Account
+from installer.image.treeview import TreeView, resolve_parts
+from installer.system.accounts import Account, home_of
 from installer.system.errors import ConfigureError
 from installer.system.files import replace_file
 
@@ -65,6 +65,29 @@ class Places:
             if real == prefix or real.startswith(prefix + "/"):
                 return base / real[len(prefix) :].lstrip("/")
         return None
+
+
+def homes_on_image(tree: TreeView, names: Sequence[str]) -> str | None:
+    """A warning when these new accounts' homes would land on the read-only image, else None.
+
+    Said before the install writes anything, so a person can fix the image first.
+    """
+    stuck = [
+        home
+        for home in map(home_of, names)
+        if not any(
+            (real := tree.realpath(home)) == prefix or real.startswith(prefix + "/")
+            for prefix in sysroot.WRITABLE
+        )
+    ]
+    if not stuck:
+        return None
+    return (
+        f"{', '.join(stuck)} would be on the read-only image (its /home is not a link into "
+        "/var): no home directory is created, and SSH keys go to "
+        f"/etc/{KEYS_DIR}/<name>; run `obelisk image add-boot-support` on the image root to "
+        "link /home to /var/home"
+    )
 
 
 def make_home(places: Places, account: Account) -> None:

@@ -20,6 +20,7 @@ from installer.devtools import vm
 from installer.devtools.demo import DemoImage
 from storage import runner
 from tests.boot.handmade import build_disk, fs_state
+from tests.boot.shutdown import shutdown_problems
 
 pytestmark = [pytest.mark.system, pytest.mark.boot]
 
@@ -83,6 +84,7 @@ def test_demo_install_boots_from_composefs(
     report(boot, record_property)
     assert_composefs_boot(boot, image_id.group(1).lower())
     assert boot.exited and not boot.timed_out, "the guest did not power off"
+    assert shutdown_problems(boot) == [], boot.log
     assert fs_state(disk, *root_partition(disk)) == "clean"
 
 

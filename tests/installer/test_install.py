@@ -160,6 +160,41 @@ def test_install_refuses_image_without_boot_support_before_touching_the_disk(
     assert not (tmp_path / "disk.img").exists()
 
 
+def test_homes_on_the_image_are_warned_about_before_the_disk_is_touched(
+    tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Debian-style /home: plan and install say so before any write; the keys go to /etc."""
+    layout = tmp_path / "oci"
+    fakeos.write_image(layout, home_on_var=False)
+    ref = registry.push_layout(layout, "fakeos:plainhome")
+    file = answers(tmp_path, ref)
+    assert main(["plan", "--answers", str(file)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: /home/ada would be on the read-only image" in err, err
+    assert not (tmp_path / "disk.img").exists()
+
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 0
+    out = capsys.readouterr().out
+    warned = out.index("warning: /home/ada would be on the read-only image")
+    assert warned < out.index("writing a GPT"), out
+    assert "SSH key(s) for ada in /etc/ssh/authorized_keys.d/ada" in out
+
+
+def test_an_admin_the_image_cannot_make_is_refused_before_the_disk(
+    tmp_path: Path, registry: Registry, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layout = tmp_path / "oci"
+    fakeos.write_image(layout, admin_group=False)
+    ref = registry.push_layout(layout, "fakeos:noadmin")
+    file = answers(tmp_path, ref)
+    for command in ("plan", "install"):
+        argv = [command, "--answers", str(file)] + (["--yes"] if command == "install" else [])
+        assert main(argv) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err[-1].startswith("obelisk: error: users.ada.admin: the image has neither"), err
+    assert not (tmp_path / "disk.img").exists()
+
+
 def test_existing_file_target_needs_wipe(
     tmp_path: Path, test_image: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

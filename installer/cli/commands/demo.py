@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         with signals_raise():
             built = demo.demo_image(on_line=lambda line: _say(f"  {line}"))
             with demo.local_registry(built, tags=("v1",)) as refs:
-                source = ImageSource(ref=refs["v1"], tls_verify=False)
+                source = ImageSource(ref=refs["v1"], track=built.ref("v1"), tls_verify=False)
                 return int(app.run_app(demo=True, image=source, output=str(output), size=args.size))
     try:
         size = parse_size(args.size)
@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         with demo.local_registry(image, tags=("v1",)) as refs:
             _say(f"serving it as {refs['v1']}")
             plan = Plan(
-                image=ImageSource(ref=refs["v1"], tls_verify=False),
+                # The registry is gone once the demo ends: updates follow the cached layout.
+                image=ImageSource(ref=refs["v1"], track=image.ref("v1"), tls_verify=False),
                 target=Target(path=str(output), image_size=size, wipe=True),
                 boot=BootSettings(timeout=3),
                 source="demo",

@@ -9,12 +9,21 @@ from installer.boot.support import add_boot_support
 
 
 def run(args: argparse.Namespace) -> int:
+    root = Path(args.root)
     written = add_boot_support(
-        Path(args.root),
+        root,
         flavour=getattr(args, "flavour", None),
         fstype=getattr(args, "fstype", None) or "ext4",
     )
-    for path in written:
-        print(path)
-    print("now regenerate the image's initramfs (update-initramfs -u -k all, or dracut -f)")
+    for line in written:
+        print(line)
+    modules = root / "usr/lib/modules"
+    kvers = sorted(p.name for p in modules.iterdir()) if modules.is_dir() else []
+    kver = kvers[0] if len(kvers) == 1 else "<kver>"
+    # In a chroot or a container build, plain `dracut -f` builds for the host's running kernel.
+    print(
+        f"now regenerate the image's initramfs inside it: chroot {root} update-initramfs -u -k all"
+        f" (initramfs-tools), or chroot {root} dracut --force --kver {kver} (dracut; on images "
+        f"that boot /usr/lib/modules/{kver}/initramfs.img, add that path before --kver)"
+    )
     return 0

@@ -72,11 +72,28 @@ def fedora_root(root: Path, *, regenerated: bool = False) -> Path:
 def test_initramfs_tools_files_modes_and_fstype(tmp_path: Path) -> None:
     root = debian_root(tmp_path)
     written = add_boot_support(root, fstype="xfs")
-    assert written == [
+    units = "/usr/lib/systemd/system"
+    rewritten = [
         "/usr/share/initramfs-tools/hooks/obelisk-composefs",
         "/usr/share/initramfs-tools/scripts/local-bottom/obelisk-composefs",
         "/etc/initramfs-tools/conf.d/obelisk-fstype",
+    ]
+    shutdown = [
+        f"{units}/obelisk-shutdown.service",
+        f"{units}/sysroot.mount.d/50-obelisk.conf",
+        f"{units}/var.mount",
+    ]
+    assert written == [
+        *rewritten,
         "/sysroot",
+        *shutdown,
+        f"{units}/local-fs.target.wants/obelisk-shutdown.service",
+        "/home -> var/home (was missing)",
+        "/root -> var/roothome (was missing)",
+        "/opt -> var/opt (was missing)",
+        "/srv -> var/srv (was missing)",
+        "/mnt -> var/mnt (was missing)",
+        "/usr/local -> ../var/usrlocal (was missing)",
     ]
     hook = root / "usr/share/initramfs-tools/hooks/obelisk-composefs"
     assert stat.S_IMODE(hook.stat().st_mode) == 0o755
@@ -84,7 +101,7 @@ def test_initramfs_tools_files_modes_and_fstype(tmp_path: Path) -> None:
     assert "FSTYPE=xfs\n" in (root / "etc/initramfs-tools/conf.d/obelisk-fstype").read_text()
     assert (root / "sysroot").is_dir() and not any((root / "sysroot").iterdir())
     # Idempotent: a second run rewrites the same files and creates nothing new.
-    assert add_boot_support(root, fstype="xfs") == written[:3]
+    assert add_boot_support(root, fstype="xfs") == rewritten + shutdown
 
 
 def test_dracut_module(tmp_path: Path) -> None:
@@ -250,3 +267,74 @@ def test_local_bottom_contract() -> None:
     # klibc has neither `mount -o loop` nor `mount --bind`.
     code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
     assert "-o loop" not in code and "--bind" not in code
+
+
+def _listing(root: Path) -> list[tuple[str, bool]]:
+    return sorted((str(p.relative_to(root)), p.is_symlink()) for p in root.rglob("*"))
+
+
+def test_toplevel_links_into_var(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Debian's layout: empty /home, /root with dotfiles, /usr/local with empty dirs and a link."""
+    root = debian_root(tmp_path)
+    (root / "home").mkdir()
+    (root / "root").mkdir(mode=0o700)
+    (root / "root/.bashrc").write_text("# root's\n")
+    (root / "usr/local/share/man").mkdir(parents=True)
+    (root / "usr/local/bin").mkdir()
+    (root / "usr/local/man").symlink_to("share/man")
+    assert support.unlinked_toplevel(DirectoryView(root)) == tuple(support.TOPLEVEL_LINKS)
+
+    assert main(["image", "add-boot-support", str(root)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "/home -> var/home (was an empty directory)" in out
+    assert "/root -> var/roothome (its content moved to /var/roothome)" in out
+    assert "/usr/local -> ../var/usrlocal (its content moved to /var/usrlocal)" in out
+    assert "/opt -> var/opt (was missing)" in out
+    # The last line gives the chroot forms, dracut's with the image's kernel version.
+    assert "dracut --force --kver <kver>" in out[-1] and "update-initramfs -u -k all" in out[-1]
+
+    assert os.readlink(root / "home") == "var/home" and (root / "var/home").is_dir()
+    assert (root / "var/roothome/.bashrc").read_text() == "# root's\n"
+    assert stat.S_IMODE((root / "var/roothome").stat().st_mode) == 0o700
+    assert os.readlink(root / "var/usrlocal/man") == "share/man"
+    assert (root / "usr/local/bin").is_dir()  # through the link, in /var now
+    assert support.unlinked_toplevel(DirectoryView(root)) == ()
+    assert detect_boot_support(DirectoryView(root)).unlinked == ()
+
+
+def test_toplevel_content_is_not_clobbered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A package's files in /opt would stop being updated in /var: refused, nothing changed."""
+    root = debian_root(tmp_path)
+    (root / "opt/app").mkdir(parents=True)
+    (root / "opt/app/run").write_text("#!/bin/sh\n")
+    before = _listing(root)
+    assert main(["image", "add-boot-support", str(root)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and f"{root}/opt: holds files" in err[0], err
+    assert _listing(root) == before
+
+    # Nor a home whose /var target already holds files, nor a foreign symlink.
+    shutil.rmtree(root / "opt")
+    (root / "root").mkdir()
+    (root / "root/.profile").write_text("x")
+    (root / "var/roothome").mkdir()
+    (root / "var/roothome/.profile").write_text("y")
+    with pytest.raises(UserError, match="both hold files"):
+        add_boot_support(root)
+    shutil.rmtree(root / "var/roothome")
+    (root / "home").symlink_to("/elsewhere")
+    with pytest.raises(UserError, match="a symlink to /elsewhere, not var/home"):
+        add_boot_support(root)
+    assert not (root / "sysroot").exists()
+
+
+def test_the_guide_shows_the_containerfile_the_suite_builds() -> None:
+    """docs/images.md must not drift from iso/images/Containerfile (the one the boot test runs)."""
+    source = Path(support.__file__).resolve().parents[2]
+    guide = (source / "docs/images.md").read_text()
+    recipe = (source / "iso/images/Containerfile").read_text().splitlines()
+    for line in recipe:
+        if line.strip() and not line.startswith("#"):
+            assert line in guide, line

@@ -86,17 +86,26 @@ def test_admin_joins_the_images_admin_group_in_group_and_gshadow(tmp_path: Path)
 
 def test_a_missing_group_is_created_in_group_and_gshadow(tmp_path: Path) -> None:
     etc = _etc(tmp_path, shadow_group=False)
-    (etc / "group").write_text((etc / "group").read_text().replace("sudo:x:27:\n", ""))
-    (etc / "gshadow").write_text((etc / "gshadow").read_text().replace("sudo:*::\n", ""))
     accounts = Accounts(etc)
     accounts.add_user(User(name="ada", admin=True, groups=("media",)))
     accounts.save()
 
     group, gshadow = _rows(etc / "group"), _rows(etc / "gshadow")
     assert group["media"][2:] == ["1001", "ada"]  # in the order asked, the admin group last
-    assert group["wheel"][2:] == ["1002", "ada"]
-    assert gshadow["wheel"] == ["wheel", "!", "", "ada"]
     assert gshadow["media"] == ["media", "!", "", "ada"]
+    assert group["sudo"][3] == "ada"
+
+
+def test_an_admin_without_sudo_or_wheel_is_refused_not_given_an_inert_wheel(
+    tmp_path: Path,
+) -> None:
+    """A new `wheel` would be named by no sudoers or PAM rule: the admin could not become root."""
+    etc = _etc(tmp_path, shadow_group=False)
+    (etc / "group").write_text((etc / "group").read_text().replace("sudo:x:27:\n", ""))
+    (etc / "gshadow").write_text((etc / "gshadow").read_text().replace("sudo:*::\n", ""))
+    accounts = Accounts(etc)
+    with pytest.raises(ConfigureError, match=r"users\.ada\.admin: the image has neither"):
+        accounts.add_user(User(name="ada", admin=True))
 
 
 def test_locked_root_keeps_its_hash_behind_the_mark(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 #!/bin/bash
 # shellcheck disable=SC2154  # moddir, initdir, systemdsystemunitdir and SYSTEMCTL come from dracut
 # obelisk: composefs root switch for dracut's systemd initrd (DESIGN.md 3.4).
-# Not boot-tested by obelisk's suite (no Fedora image here); the initramfs-tools flavour is.
+# Boot-tested by obelisk's suite on Debian trixie's dracut (tests/boot/test_images_boot.py).
 
 check() {
 	return 0
@@ -17,7 +17,7 @@ installkernel() {
 }
 
 install() {
-	inst_multiple losetup mount mkdir cat
+	inst_multiple losetup mount umount mkdir cat
 	inst_script "$moddir/obelisk-composefs.sh" /usr/lib/obelisk/obelisk-composefs.sh
 	inst_simple "$moddir/obelisk-composefs.service" \
 		"${systemdsystemunitdir}/obelisk-composefs.service"

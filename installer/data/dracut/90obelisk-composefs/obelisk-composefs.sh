@@ -34,8 +34,12 @@ mkdir -p "$lower" "$newroot"
 # systemd makes / shared; mounts under a shared parent cannot be moved.
 mount --make-rprivate /
 
-dev=$(losetup -r -f --show "$image")
-mount -t erofs -o ro "$dev" "$lower"
+# From the file itself where the kernel can (>= 6.12; X-mount.noloop keeps util-linux >= 2.41
+# from adding a loop anyway): a loop device under the root could never be detached at shutdown.
+if ! mount -t erofs -o ro,X-mount.noloop "$image" "$lower" 2>/dev/null; then
+	dev=$(losetup -r -f --show "$image")
+	mount -t erofs -o ro "$dev" "$lower"
+fi
 
 opts="ro,lowerdir=$lower::/sysroot/composefs/objects,metacopy=on,redirect_dir=on"
 meta=""
@@ -46,6 +50,8 @@ esac
 [ -e /sysroot/composefs/verity ] && opts="$opts,verity=require"
 
 mount -t overlay -o "$opts" overlay "$newroot"
+# The overlay keeps its own reference to the EROFS: its mount point is not needed any more.
+umount "$lower"
 mount --bind "$deploy/etc" "$newroot/etc"
 mount --bind "$deploy/var" "$newroot/var"
 [ -d "$newroot/sysroot" ] || fail "the image has no /sysroot directory"
