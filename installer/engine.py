@@ -31,6 +31,13 @@ from installer.image.ref import ImageRef, parse_ref
 from installer.plan import Plan
 from installer.sysroot import var_dir
 from installer.system import configure
+from installer.system.checks import (
+    ImageContents,
+    image_contents,
+    keymap_problem,
+    locale_file_wanted,
+    locale_problem,
+)
 from storage import discover as discovery
 from storage import durable, fat, loop, mkfs, partition, runner, safety
 from storage.cleanup import CleanupStack
@@ -148,8 +155,11 @@ def execute(
         workdir = Path(tempfile.mkdtemp(prefix="obelisk-fetch-", dir=scratch))
         stack.callback(shutil.rmtree, workdir, True, what=f"remove {workdir}")
         image: FetchedImage = yield from run.relay(fetch(ref, workdir, opts))
-        tree = scan_layers(image.layers, keep=boot_file_wanted)
+        tree = scan_layers(
+            image.layers, keep=lambda p: boot_file_wanted(p) or locale_file_wanted(p)
+        )
         support = require_boot_support(tree, plan.image.ref)
+        settings_fit(plan, image_contents(tree))
         for note in support.notes:
             yield Warned(step="fetch", message=note)
         yield StepDone(
@@ -255,6 +265,20 @@ def execute(
             bytes_written=deployment.bytes_written,
             seconds=time.monotonic() - started,
         )
+
+
+def settings_fit(plan: Plan, contents: ImageContents) -> None:
+    """Refuse, before the disk is touched, a locale or keymap the image does not have."""
+    problems = [
+        f"system.{key}: {problem}"
+        for key, problem in (
+            ("locale", locale_problem(plan.system.locale, contents)),
+            ("keymap", keymap_problem(plan.system.keymap, contents)),
+        )
+        if problem
+    ]
+    if problems:
+        raise UserError("; ".join(problems) + "; nothing was written to the disk")
 
 
 def _check(plan: Plan) -> ImageRef:

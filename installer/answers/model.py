@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from installer.errors import UserError
 from installer.image.ref import parse_ref
+from installer.system.checks import hostname_problem
 from storage.layout import MIN_ESP_SIZE, MIN_ROOT_SIZE
 from storage.sizes import SizeError, format_size, parse_size
 
@@ -104,16 +105,11 @@ SwapSize = Annotated[
     ),
 ]
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
 
 def check_hostname(value: str) -> str:
-    """RFC 1123: dot-separated labels of letters, digits and inner hyphens, 253 chars at most."""
-    if not value or len(value) > 253 or not all(_LABEL.match(p) for p in value.split(".")):
-        raise ValueError(
-            f"{value!r} is not a valid hostname (letters, digits and inner hyphens, "
-            "labels of 1-63 characters separated by dots)"
-        )
+    """RFC 1123 labels, and at most the kernel's 64 characters (`installer.system.checks`)."""
+    if problem := hostname_problem(value):
+        raise ValueError(f"{value!r} is not a valid hostname: {problem}")
     return value
 
 

@@ -10,7 +10,7 @@ import logging
 import posixpath
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from installer.image.fetch import FetchedImage, fetch
 from installer.image.osrelease import read_os_release
 from installer.image.ref import FetchOptions, ImageRef
 from installer.image.treeview import TreeView
+from installer.system.checks import ImageContents, image_contents, locale_file_wanted
 from storage.sizes import format_size
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,10 @@ class ImageReport:
     missing: tuple[str, ...]
     layers: tuple[LayerInfo, ...]
     labels: dict[str, str]
+    contents: ImageContents = field(
+        default_factory=lambda: ImageContents(locales=frozenset(), keymaps=frozenset())
+    )
+    """Its locales and console keymaps, for checking the system settings against."""
 
     @property
     def bootable(self) -> bool:
@@ -148,7 +153,11 @@ class ImageReport:
 
 def _keep(path: str) -> bool:
     # Only the small files inspect reads; kernels and initrds are found by metadata alone.
-    return path in ("/etc/os-release", "/usr/lib/os-release") or path.startswith("/usr/lib/bootc/")
+    return (
+        path in ("/etc/os-release", "/usr/lib/os-release")
+        or path.startswith("/usr/lib/bootc/")
+        or locale_file_wanted(path)
+    )
 
 
 def _kernel_versions(tree: TreeView) -> tuple[str, ...]:
@@ -203,6 +212,7 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
         missing=support.missing,
         layers=tuple(layers),
         labels=labels,
+        contents=image_contents(tree),
     )
 
 
