@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 from installer.errors import UserError
 from installer.image.ref import parse_ref
 from installer.system.checks import hostname_problem
-from storage.layout import MIN_ESP_SIZE, MIN_ROOT_SIZE
+from storage.layout import MIN_ESP_SIZE, MIN_ROOT_SIZE, too_small
 from storage.sizes import SizeError, format_size, parse_size
 
 ZONEINFO = Path("/usr/share/zoneinfo")
@@ -73,6 +73,13 @@ Size = Annotated[
         }
     ),
 ]
+
+
+def _fits_a_layout(value: int) -> int:
+    """A disk-image file no layout fits is refused here, by `storage.layout`'s own minimum."""
+    if problem := too_small(value):
+        raise ValueError(problem)
+    return value
 
 
 def _at_least(minimum: int) -> Callable[[int], int]:
@@ -309,7 +316,9 @@ class TargetAnswers(Section):
     file: FilePath | None = Field(
         default=None, description="disk-image file to create, relative to the answer file"
     )
-    size: Size | None = Field(default=None, description="size of the disk-image file")
+    size: Annotated[Size, AfterValidator(_fits_a_layout)] | None = Field(
+        default=None, description="size of the disk-image file"
+    )
     wipe: bool = Field(default=False, description="erase a disk (or file) that already holds data")
 
 
