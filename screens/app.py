@@ -23,13 +23,14 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from installer.errors import InstallerError, UserError, first_line
 from installer.plan import ImageSource, Plan, Target
-from screens.backend import Backend, SystemBackend
+from screens.backend import Backend, ImageSummary, SystemBackend
 from screens.choices import Choices
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
 from screens.dialogs.confirm import ConfirmErase
 from screens.disk import DiskScreen
 from screens.done import DoneScreen
 from screens.error import ErrorScreen
+from screens.help import HelpScreen, help_text
 from screens.image import ImageScreen
 from screens.progress import InstallOutcome, ProgressScreen
 from screens.step import WizardStep
@@ -100,16 +101,24 @@ def _store_target(c: Choices, target: Target) -> Choices:
 
 def _storage(app: ObeliskApp) -> StorageScreen:
     return StorageScreen(
-        app.choices.layout_request, disk_size=app.disk_size(), plan=app.plan_layout
+        app.choices.layout_request,
+        disk_size=app.disk_size(),
+        plan=app.plan_layout,
+        verity_limit=app.backend.verity_limit(),
     )
 
 
 def _image(app: ObeliskApp) -> ImageScreen:
-    return ImageScreen(app.choices.image, inspect=app.backend.inspect_image)
+    return ImageScreen(app.choices.image, inspect=app.inspect_image)
 
 
 def _system(app: ObeliskApp) -> SystemScreen:
-    return SystemScreen(app.choices.system, zones=app.backend.timezones())
+    summary = app.inspected.get(app.choices.image.ref)
+    return SystemScreen(
+        app.choices.system,
+        zones=app.backend.timezones(),
+        contents=summary.contents if summary else None,
+    )
 
 
 def _users(app: ObeliskApp) -> UsersScreen:
@@ -154,7 +163,10 @@ class ObeliskApp(App[Outcome]):
     CSS_PATH = "obelisk.tcss"
     TITLE = "obelisk installer"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help"),
+    ]
 
     def __init__(
         self,
@@ -186,6 +198,8 @@ class ObeliskApp(App[Outcome]):
         """Turn SIGTERM/SIGHUP into a cancel that unwinds (only for a real run: tests share the
         process's handlers with pytest)."""
         self.hung_up = False
+        self.inspected: dict[str, ImageSummary] = {}
+        """Each image inspected so far, by reference: the System step checks against it."""
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -234,6 +248,12 @@ class ObeliskApp(App[Outcome]):
                 prefix = "^" if "ctrl" in binding.key else ""
                 return prefix + KEY_NAMES[key]
         return super().get_key_display(binding)
+
+    def inspect_image(self, source: ImageSource) -> ImageSummary:
+        """The backend's inspection, remembered (called from the Image step's worker thread)."""
+        summary = self.backend.inspect_image(source)
+        self.inspected[source.ref] = summary
+        return summary
 
     def rescan(self) -> Inventory:
         self.inventory = self.backend.discover()
@@ -335,6 +355,15 @@ class ObeliskApp(App[Outcome]):
         self.push_screen(
             ErrorScreen(message=message, log_path=self.log_path, cancelled=cancelled), chosen
         )
+
+    def action_help(self) -> None:
+        """F1: what the current screen decides and its keys (F1 again closes it)."""
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            screen.dismiss(None)
+            return
+        title = getattr(screen, "heading", "") or getattr(screen, "HEADING", "")
+        self.push_screen(HelpScreen(title or "obelisk installer", help_text(screen)))
 
     async def action_quit(self) -> None:
         if self.installing:

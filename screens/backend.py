@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from installer.errors import InstallerError
 from installer.events import Event
 from installer.plan import ImageSource, Plan
+from installer.system.checks import ImageContents
 from storage.layout import Layout, LayoutRequest
 from storage.model import Inventory
 from storage.sizes import format_size
@@ -35,6 +36,8 @@ class ImageSummary:
     """False when the image lacks a kernel, initramfs or the composefs boot hook."""
     problem: str = ""
     """Why it cannot boot, when it cannot."""
+    contents: ImageContents | None = None
+    """Its locales and keymaps, which the System step checks against."""
 
 
 class Backend(Protocol):
@@ -72,6 +75,10 @@ class Backend(Protocol):
 
     def timezones(self) -> tuple[str, ...]: ...
 
+    def verity_limit(self) -> str:
+        """What keeps fs-verity off an ext4 root installed from here, or empty."""
+        ...
+
     def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
         """Run the install; once `cancel` is set, unwind and raise `errors.Cancelled`."""
         ...
@@ -89,7 +96,12 @@ def summarize_report(report: ImageReport) -> ImageSummary:
         f"Digest:    {report.digest}",
         f"Bootable:  {'yes' if report.bootable else 'no'}",
     )
-    return ImageSummary(lines=lines, bootable=report.bootable, problem="; ".join(report.missing))
+    return ImageSummary(
+        lines=lines,
+        bootable=report.bootable,
+        problem="; ".join(report.missing),
+        contents=report.contents,
+    )
 
 
 class SystemBackend:
@@ -152,6 +164,11 @@ class SystemBackend:
             z for z in zoneinfo.available_timezones() if not z.startswith(("posix", "right"))
         )
         return tuple(zones) or ("UTC",)
+
+    def verity_limit(self) -> str:
+        from storage.mkfs import ext4_verity_limit
+
+        return ext4_verity_limit()
 
     def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
         from installer.engine import execute

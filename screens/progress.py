@@ -220,6 +220,11 @@ class ProgressScreen(Screen[InstallOutcome]):
                 if state.state == "running":
                     state.state = "failed"
             self._draw_steps()
+        if self.app.screen is not self:
+            # Help or the cancel question is on top: close it, then leave with the outcome.
+            self.pop_until_active()
+            self.app.call_later(self.dismiss, outcome)
+            return
         self.dismiss(outcome)
 
     def action_toggle_log(self) -> None:

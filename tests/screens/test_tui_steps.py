@@ -261,7 +261,7 @@ async def test_system_validates_each_field() -> None:
         await set_input(app, "keymap", "de latin")
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert error(app, "hostname").startswith("Hostname: use lower-case letters")
+        assert error(app, "hostname").startswith("Hostname: use letters, digits")
         assert error(app, "timezone").startswith("Timezone: 'Mars/Base' is not a known zone")
         assert error(app, "locale").startswith("Locale: 'english'")
         assert error(app, "keymap").startswith("Keymap: 'de latin'")
