@@ -32,6 +32,7 @@ from screens.done import DoneScreen
 from screens.error import ErrorScreen
 from screens.help import HelpScreen, help_text
 from screens.image import ImageScreen
+from screens.keyboard import KeyboardScreen
 from screens.progress import InstallOutcome, ProgressScreen
 from screens.step import WizardStep
 from screens.storage import StorageScreen
@@ -79,6 +80,20 @@ class Step(Generic[T]):
 
 def _welcome(app: ObeliskApp) -> WelcomeScreen:
     return WelcomeScreen(firmware=app.backend.firmware(), log_path=app.log_path)
+
+
+def _keyboard(app: ObeliskApp) -> KeyboardScreen:
+    return KeyboardScreen(
+        app.choices.system.keymap,
+        keymaps=app.backend.live_keymaps(),
+        console=app.console_mode,
+        load=app.backend.load_keymap,
+    )
+
+
+def _store_keymap(c: Choices, keymap: str) -> Choices:
+    # Also the installed system's keymap, which the System step shows and may change.
+    return replace(c, system=replace(c.system, keymap=keymap))
 
 
 def _disk(app: ObeliskApp) -> DiskScreen:
@@ -137,6 +152,7 @@ def _summary(app: ObeliskApp) -> SummaryScreen:
 
 STEPS: tuple[Step[Any], ...] = (
     Step("welcome", "Welcome", _welcome),
+    Step("keyboard", "Keyboard", _keyboard, _store_keymap),
     Step("disk", "Disk", _disk, _store_target),
     Step("storage", "Storage", _storage, lambda c, request: replace(c, layout_request=request)),
     Step("image", "Image", _image, lambda c, image: replace(c, image=image)),
@@ -165,7 +181,7 @@ class ObeliskApp(App[Outcome]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("f1", "help", "Help"),
+        Binding("f1", "help", "Help", key_display="F1"),
     ]
 
     def __init__(

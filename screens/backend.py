@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from installer.errors import InstallerError
+from installer.errors import InstallerError, first_line
 from installer.events import Event
 from installer.plan import ImageSource, Plan
 from installer.system.checks import ImageContents
@@ -77,6 +77,14 @@ class Backend(Protocol):
 
     def verity_limit(self) -> str:
         """What keeps fs-verity off an ext4 root installed from here, or empty."""
+        ...
+
+    def live_keymaps(self) -> tuple[str, ...]:
+        """The console keymaps of the running (live) system, `us` first."""
+        ...
+
+    def load_keymap(self, name: str) -> str:
+        """Switch the live console's layout; raise `InstallerError` saying why it could not."""
         ...
 
     def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
@@ -169,6 +177,25 @@ class SystemBackend:
         from storage.mkfs import ext4_verity_limit
 
         return ext4_verity_limit()
+
+    def live_keymaps(self) -> tuple[str, ...]:
+        from installer.image.treeview import DirectoryView
+        from installer.system.checks import BUILTIN_KEYMAP, image_contents
+
+        found = image_contents(DirectoryView(Path("/"))).keymaps - {BUILTIN_KEYMAP}
+        return (BUILTIN_KEYMAP, *sorted(found))
+
+    def load_keymap(self, name: str) -> str:
+        from storage import runner
+        from storage.errors import StorageError
+
+        try:
+            runner.run(["loadkeys", name])
+        except StorageError as exc:
+            raise InstallerError(
+                f"cannot switch the console to {name!r}: {first_line(exc)} (loadkeys is in kbd)"
+            ) from exc
+        return f"console layout {name}"
 
     def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
         from installer.engine import execute

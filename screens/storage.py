@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Select, Static
 
 from screens.step import WizardStep
+from screens.widgets.dropdown import DropDown
 from screens.widgets.form import FieldError, field
 from storage.errors import StorageError
 from storage.layout import ROOT_FILESYSTEMS, Filesystem, Layout, LayoutRequest
@@ -47,7 +48,7 @@ class StorageScreen(WizardStep[LayoutRequest]):
         )
         yield from field(
             "Root filesystem",
-            Select(
+            DropDown(
                 [(fs.value, fs) for fs in ROOT_FILESYSTEMS],
                 value=self.request.filesystem,
                 allow_blank=False,

@@ -56,6 +56,7 @@ class FakeBackend:
         self.executed: list[Plan] = []
         self.inspected: list[ImageSource] = []
         self.hashed: list[str] = []
+        self.loaded_keymaps: list[str] = []
         self.saved_answers: dict[str, str] = {}
         self.blocking = threading.Event()
         """Set once the scripted install waits for cancellation."""
@@ -102,6 +103,13 @@ class FakeBackend:
 
     def timezones(self) -> tuple[str, ...]:
         return ZONES
+
+    def live_keymaps(self) -> tuple[str, ...]:
+        return ("us", "de", "de-latin1", "fr")
+
+    def load_keymap(self, name: str) -> str:
+        self.loaded_keymaps.append(name)
+        return f"console layout {name}"
 
     def verity_limit(self) -> str:
         """As on these build machines: the kernel is the limit."""
