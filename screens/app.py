@@ -36,7 +36,7 @@ from screens.keyboard import KeyboardScreen
 from screens.progress import InstallOutcome, ProgressScreen
 from screens.step import WizardStep
 from screens.storage import StorageScreen
-from screens.summary import SummaryScreen
+from screens.summary import JumpTo, SummaryScreen
 from screens.system import SystemScreen
 from screens.users import UsersScreen
 from screens.welcome import WelcomeScreen
@@ -162,6 +162,7 @@ STEPS: tuple[Step[Any], ...] = (
 )
 SUMMARY = len(STEPS) - 1
 """The last step: its Next asks to erase, and a refused erase or a failed install return to it."""
+STEP_INDEX = {step.name: index for index, step in enumerate(STEPS)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -214,6 +215,8 @@ class ObeliskApp(App[Outcome]):
         """Turn SIGTERM/SIGHUP into a cancel that unwinds (only for a real run: tests share the
         process's handlers with pytest)."""
         self.hung_up = False
+        self.editing = False
+        """A step opened from a Summary line: its Next (or Back) returns to the Summary."""
         self.inspected: dict[str, ImageSummary] = {}
         """Each image inspected so far, by reference: the System step checks against it."""
 
@@ -285,9 +288,26 @@ class ObeliskApp(App[Outcome]):
             self.show_error(first_line(exc))
             return
         screen.heading = f"Step {index + 1} of {len(STEPS)}: {step.title}"
+        if index == SUMMARY:
+            self.editing = False
         self.push_screen(screen, lambda value: self._stepped(index, value))
 
+    def _summary_ready(self) -> bool:
+        """Whether the Summary can be drawn now (a new disk may not fit the old layout)."""
+        try:
+            self.plan_layout(self.choices.layout_request)
+        except (InstallerError, StorageError):
+            return False
+        return True
+
     def _stepped(self, index: int, value: Any) -> None:
+        if isinstance(value, JumpTo):
+            self.editing = True
+            self.show_step(STEP_INDEX[value.step])
+            return
+        if value is None and self.editing:
+            self.show_step(SUMMARY)
+            return
         if value is None:
             if index == 0:
                 self.exit(Outcome(action="quit"))
@@ -300,7 +320,7 @@ class ObeliskApp(App[Outcome]):
         store = STEPS[index].store
         if store is not None:
             self.choices = store(self.choices, value)
-        self.show_step(index + 1)
+        self.show_step(SUMMARY if self.editing and self._summary_ready() else index + 1)
 
     def disk_size(self) -> int:
         target = self.choices.target
@@ -357,7 +377,12 @@ class ObeliskApp(App[Outcome]):
             return
         target = self.choices.target.path if self.choices.target else ""
         self.push_screen(
-            DoneScreen(target=target, log_path=self.log_path, answers_path=self.answers_path),
+            DoneScreen(
+                target=target,
+                log_path=self.log_path,
+                answers_path=self.answers_path,
+                warnings=outcome.warnings,
+            ),
             lambda action: self.exit(Outcome(action=action or "quit")),
         )
 
