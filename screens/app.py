@@ -182,7 +182,7 @@ class ObeliskApp(App[Outcome]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("f1", "help", "Help", key_display="F1"),
+        Binding("f1", "help", "Help", key_display="F1", priority=True),
     ]
 
     def __init__(

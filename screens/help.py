@@ -28,7 +28,7 @@ def help_text(screen: Screen[object]) -> str:
     keys: dict[str, str] = {}
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if not binding.description or key == "f1":
+        if not binding.show or not binding.description or key == "f1":
             continue
         label = screen.app.get_key_display(binding)
         keys.setdefault(binding.description, label)
