@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
+from textual.widgets import DataTable, Input, OptionList, Select, Static
 
 from installer.answers.writer import answers_toml
 from installer.plan.render import plan_text
@@ -374,7 +374,9 @@ async def test_summary_shows_exactly_plan_text_and_saves_answers(tmp_path: Path)
         await advance(pilot, "summary")
         screen = app.screen
         assert isinstance(screen, SummaryScreen)
-        assert screen.query_one("#plan", TextArea).text == plan_text(screen.plan)
+        plan = screen.query_one("#plan", OptionList)
+        lines = [str(plan.get_option_at_index(i).prompt) for i in range(plan.option_count)]
+        assert "\n".join(line.rstrip() for line in lines) + "\n" == plan_text(screen.plan)
         assert screen.plan.layout is not None and screen.plan.source == "tui"
         await set_input(app, "save-path", str(tmp_path / "saved.toml"))
         await pilot.click("#save")
