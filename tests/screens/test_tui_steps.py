@@ -12,6 +12,7 @@ from installer.plan.render import plan_text
 from screens.app import ObeliskApp, Outcome
 from screens.disk import DiskScreen
 from screens.image import ImageScreen
+from screens.keyboard import KeyboardScreen
 from screens.storage import StorageScreen
 from screens.summary import SummaryScreen
 from screens.system import SystemScreen
@@ -53,7 +54,7 @@ async def test_welcome_names_firmware_and_log_and_starts() -> None:
         assert "/var/log/obelisk/tui-test.log" in text
         await pilot.press("enter")  # Start is focused
         await pilot.pause()
-        assert isinstance(app.screen, DiskScreen)
+        assert isinstance(app.screen, KeyboardScreen), "the keyboard layout is asked first"
 
 
 async def test_welcome_on_bios_warns_that_the_disk_boots_with_uefi() -> None:
@@ -92,7 +93,7 @@ async def test_disk_lists_candidates_excluded_and_what_is_erased() -> None:
         assert "it has no partitions" in static(app, "details")
         await pilot.press("escape")
         await pilot.pause()
-        assert isinstance(app.screen, WelcomeScreen)
+        assert isinstance(app.screen, KeyboardScreen)
 
 
 async def test_disk_choice_is_remembered_when_coming_back() -> None:
