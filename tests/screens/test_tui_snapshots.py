@@ -104,6 +104,18 @@ SCREENS: dict[str, tuple[Before, dict[str, Any]]] = {
 }
 
 
+def steady(before: Before) -> Before:
+    """`before`, then the text cursor stops blinking: a blink caught mid-way is a false diff."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await before(pilot)
+        for box in pilot.app.screen.query(Input):
+            box.cursor_blink = False
+        await pilot.pause()
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _still_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Speed and ETA depend on elapsed time; freeze it so the progress picture is stable."""
@@ -116,7 +128,7 @@ def _still_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_screen(snap_compare: Any, name: str, console: bool) -> None:
     before, backend_args = SCREENS[name]
     app = make_app(FakeBackend(**backend_args), console=console)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=steady(before))
 
 
 @pytest.mark.parametrize("console", [False, True], ids=["normal", "console"])
@@ -124,7 +136,7 @@ def test_screen(snap_compare: Any, name: str, console: bool) -> None:
 def test_screen_at_60x20(snap_compare: Any, name: str, console: bool) -> None:
     before, backend_args = SCREENS[name]
     app = make_app(FakeBackend(**backend_args), console=console)
-    assert snap_compare(app, terminal_size=(60, 20), run_before=before)
+    assert snap_compare(app, terminal_size=(60, 20), run_before=steady(before))
 
 
 def test_summary_at_120x40(snap_compare: Any) -> None:
