@@ -1,11 +1,14 @@
 # The two commands a newcomer needs; each does the whole set-up first (idempotent, fast when done).
-.PHONY: setup demo test lint bench
+.PHONY: setup demo iso test lint bench
 
 setup:
 	@scripts/setup
 
 demo: setup
 	.venv/bin/obelisk demo
+
+iso: setup
+	.venv/bin/obelisk iso --output obelisk-live.iso
 
 test: setup lint
 	.venv/bin/python -m pytest -q
@@ -18,3 +21,4 @@ lint: setup
 
 bench: setup
 	.venv/bin/python -m bench.deploy
+	.venv/bin/python -m bench.memory

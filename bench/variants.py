@@ -3,8 +3,11 @@
 - `obelisk`: `fetch` + `deploy_layers`, the engine's path.
 - `naive`: what one would do by hand: `skopeo copy` to an OCI layout, `umoci raw unpack` (Go,
   applies whiteouts and opaque directories), `mkcomposefs --digest-store`.
-- `floor`: `skopeo copy` plus `tar -xzf` of each layer: no whiteouts, no digests, no image;
-  nothing that writes a composefs deployment can be faster than this.
+- `floor`: each layer blob read from the same source as obelisk reads it (skopeo's image proxy
+  for `docker://`, the layout itself for `oci:`) and piped into `tar -xz`: no whiteouts, no
+  digests, no image, no scratch copy; nothing that writes a composefs deployment can be faster.
+- `floor-copy`: the floor before obelisk streamed: `skopeo copy` to a layout, then `tar -xzf`.
+- `obelisk-oci`, `floor-oci`: the same two from an `oci:` layout (read in place).
 
 All write to a fresh filesystem at `target`. The wall time ends after `sync`, so data still in
 the page cache is paid for; temporaries are removed only after the bytes are counted.
@@ -17,13 +20,18 @@ import json
 import os
 import resource
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from storage import runner
 
-VARIANTS = ("obelisk", "naive", "floor")
+VARIANTS = ("obelisk", "naive", "floor", "floor-copy", "obelisk-oci", "floor-oci")
+OCI_VARIANTS = frozenset({"obelisk-oci", "floor-oci"})
+"""Variants that read the `oci:` layout instead of the registry."""
 
 
 def sectors_written(device: str) -> int:
@@ -106,7 +114,16 @@ def run_obelisk(
     from installer.image.ref import FetchOptions, parse_ref
 
     meter = Meter(device)
-    fetched = drain(fetch(parse_ref(ref), target / ".bench-fetch", FetchOptions(tls_verify=False)))
+    from installer.composefs import records
+
+    fetched = drain(
+        fetch(
+            parse_ref(ref),
+            target / ".bench-fetch",
+            FetchOptions(tls_verify=False),
+            reuse=lambda diff_id: records.usable(target, diff_id),
+        )
+    )
     meter.mark("fetch", sync=split)
     profiler = cProfile.Profile() if profile else None
     if profiler:
@@ -129,6 +146,8 @@ def run_obelisk(
     shutil.rmtree(target / ".bench-fetch", ignore_errors=True)
     return {
         **result,
+        "bytes_fetched": fetched.bytes_fetched,
+        "layers_reused": fetched.layers_reused,
         "objects_added": deployment.objects_added,
         "bytes_reported": deployment.bytes_written,
         "image_id": deployment.id,
@@ -152,7 +171,7 @@ def run_naive(ref: str, target: Path, device: str) -> dict[str, Any]:
     return result
 
 
-def run_floor(ref: str, target: Path, device: str) -> dict[str, Any]:
+def run_floor_copy(ref: str, target: Path, device: str) -> dict[str, Any]:
     meter = Meter(device)
     layout, tree = target / "oci", target / "tree"
     _skopeo_copy(ref, layout)
@@ -166,19 +185,70 @@ def run_floor(ref: str, target: Path, device: str) -> dict[str, Any]:
     return result
 
 
+@contextmanager
+def _source_blobs(ref: str) -> Iterator[Iterator[BinaryIO]]:
+    """Readers of the image's layer blobs, in order, from where obelisk reads them."""
+    from installer.image import oci
+    from installer.image.proxy import ImageProxy
+
+    if ref.startswith("oci:"):
+        layout, _, name = ref[len("oci:") :].partition(":")
+        manifest = oci.read_image(Path(layout), name or None)
+        yield (oci.blob_path(Path(layout), d.digest).open("rb") for d in manifest.layers)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        argv = ["skopeo", "experimental-image-proxy", "--tls-verify=false"]
+        with ImageProxy(argv, Path(tmp) / "proxy.log") as proxy:
+            image = proxy.open_image(ref)
+            _digest, raw = proxy.manifest(image)
+            layers = json.loads(raw)["layers"]
+            yield (
+                proxy.blob(image, layer["digest"], layer["size"])  # type: ignore[misc]
+                for layer in layers
+            )
+
+
+def run_floor(ref: str, target: Path, device: str) -> dict[str, Any]:
+    """Each blob from the source straight into `tar -xz` through a pipe: no scratch copy."""
+    meter = Meter(device)
+    tree = target / "tree"
+    tree.mkdir()
+    argv = ["tar", "-xzf", "-", "--numeric-owner", "-C", str(tree)]
+    with _source_blobs(ref) as blobs:
+        for blob in blobs:
+            read_end, write_end = os.pipe()
+            try:
+                with runner.service(argv, stdin=read_end) as tar:
+                    os.close(read_end)
+                    read_end = -1
+                    with blob, os.fdopen(write_end, "wb") as out:
+                        write_end = -1
+                        shutil.copyfileobj(blob, out, 1 << 20)
+                    if tar.process.wait() != 0:
+                        raise RuntimeError(f"tar failed on a layer of {ref}")
+            finally:
+                for fd in (read_end, write_end):
+                    if fd >= 0:
+                        os.close(fd)
+    meter.mark("stream+untar")
+    return meter.finish()
+
+
 def run_child(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one variant as described by the parent; adds this process's peak RSS."""
     target, device, ref = Path(spec["target"]), spec["device"], spec["ref"]
     target.mkdir(parents=True, exist_ok=True)
     load = round(os.getloadavg()[0], 1)
-    if spec["variant"] == "obelisk":
+    if spec["variant"] in ("obelisk", "obelisk-oci"):
         result = run_obelisk(
             ref, target, device, split=spec.get("split", False), profile=spec.get("profile")
         )
     elif spec["variant"] == "naive":
         result = run_naive(ref, target, device)
-    elif spec["variant"] == "floor":
+    elif spec["variant"] in ("floor", "floor-oci"):
         result = run_floor(ref, target, device)
+    elif spec["variant"] == "floor-copy":
+        result = run_floor_copy(ref, target, device)
     else:
         raise ValueError(spec["variant"])
     own = resource.getrusage(resource.RUSAGE_SELF)

@@ -31,7 +31,7 @@ from installer.boot.support import require_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import Cancelled, InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, relay
-from installer.image.fetch import FetchedImage, fetch, inspect_manifest
+from installer.image.fetch import FetchedImage, fetch, inspect_manifest, scratch_bytes
 from installer.image.ref import ImageRef, parse_ref
 from installer.plan import Plan
 from installer.sysroot import var_dir
@@ -152,7 +152,7 @@ def execute(
         ref = _check(plan)
         opts = plan.image.fetch_options()
         manifest = inspect_manifest(ref, opts)
-        scratch = _scratch_dir(manifest.compressed_size)
+        scratch = _scratch_dir(scratch_bytes(ref, manifest))
         yield StepDone(step="check", summary=f"image {manifest.digest} ({manifest.architecture})")
 
         # 2. Fetch into host scratch space and check the image can boot, before the disk.

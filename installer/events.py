@@ -43,6 +43,19 @@ class Output:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Fetched(Output):
+    """The end of a fetch: an `Output` line for people, the numbers for `--progress json`."""
+
+    layers: int
+    layers_reused: int
+    """Layers not fetched: applied before, rebuilt from their layer records."""
+    bytes_fetched: int
+    """Blob bytes taken from the source (downloaded, or read from a local one)."""
+    bytes_reused: int
+    """Blob bytes of the reused layers: what an update did not download."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Warned:
     """Something the person should know; the step goes on."""
 

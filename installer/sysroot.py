@@ -6,6 +6,7 @@ Every module that reads or writes it asks here for the path, so the layout is wr
     composefs/meta.json, composefs/objects/XX/<62 hex>, composefs/images/<id>
     state/deploy/<id>/{etc/, var -> ../../os/default/var, origin.json}
     state/os/default/var/
+    state/layers/<algorithm>-<hex>.json.gz
     boot/
 
 The naming of one object inside `objects/` is the composefs format's (`composefs.tree.object_path`).
@@ -86,9 +87,25 @@ def sweep(root: Path) -> list[Path]:
     ]
 
 
+def state_root(root: Path) -> Path:
+    """Everything obelisk keeps beside the repository: deployments, `/var`, layer records."""
+    return root / "state"
+
+
 def deploy_dir(root: Path) -> Path:
     """The directory that holds one `DeploymentDir` per deployed image id."""
-    return root / "state" / "deploy"
+    return state_root(root) / "deploy"
+
+
+def layers_dir(root: Path) -> Path:
+    """Layer records: what each applied layer contributed, by diff_id (`composefs.records`)."""
+    return state_root(root) / "layers"
+
+
+def layer_record(root: Path, diff_id: str) -> Path:
+    """The record of one layer: `state/layers/<algorithm>-<hex>.json.gz`."""
+    algorithm, _, hexdigest = diff_id.partition(":")
+    return layers_dir(root) / f"{algorithm}-{hexdigest}.json.gz"
 
 
 def deployment_ids(root: Path) -> list[str]:
@@ -137,7 +154,7 @@ def origin_file(root: Path, image_id: str) -> Path:
 
 def var_dir(root: Path) -> Path:
     """The persistent `/var` all deployments share."""
-    return root / "state" / "os" / "default" / "var"
+    return state_root(root) / "os" / "default" / "var"
 
 
 def var_link_target() -> str:

@@ -227,15 +227,20 @@ def service(
     log_path: str | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    stdin: int | None = None,
 ) -> Iterator[Service]:
-    """Start a background process for the duration of the block; its output goes to `log_path`."""
+    """Start a background process for the duration of the block; its output goes to `log_path`.
+
+    `stdin` is a file descriptor to hand the child as its standard input (a socket, for a
+    child that serves requests on it); the default is /dev/null.
+    """
     argv = [str(a) for a in argv]
     log.info("start: %s", " ".join(argv))
     full_env = {**os.environ, **env} if env else None
     with open(log_path or os.devnull, "ab") as out:
         proc = subprocess.Popen(
             _resolve(argv),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else stdin,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=full_env,

@@ -136,6 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--boot", action="store_true", help="boot the result in QEMU afterwards")
     p.add_argument("--tui", action="store_true", help="do it through the interactive installer")
     p.add_argument("--rebuild", action="store_true", help="rebuild the demo image even if cached")
+    p.add_argument("--iso", action="store_true", help="boot the live ISO with a blank disk instead")
+
+    p = sub.add_parser("live", help="the live installer medium's sessions (run by its units)")
+    p.add_argument(
+        "session",
+        choices=("boot", "console"),
+        help="boot: the boot-time service; console: one console's session",
+    )
+
+    p = sub.add_parser("iso", help="build (or reuse) the live installer ISO")
+    p.add_argument("--output", metavar="FILE", default="obelisk-live.iso")
+    p.add_argument("--rebuild", action="store_true", help="rebuild it even if cached")
     return parser
 
 

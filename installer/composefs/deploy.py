@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from installer import __version__
+from installer.composefs import records
 from installer.composefs.dump import write_dump
-from installer.composefs.errors import DeployError, TargetError
+from installer.composefs.errors import DeployError, TargetError, short
 from installer.composefs.layers import STEP, apply_layer
 from installer.composefs.repo import Repository
 from installer.composefs.state import Materialiser
 from installer.composefs.tree import Inode, Tree
-from installer.events import Event, Warned
+from installer.events import Event, Progress, Warned
 from installer.image.model import LayerBlob
 from installer.sysroot import (
     BUILD_PREFIX,
@@ -37,6 +38,7 @@ from installer.sysroot import (
     DeploymentDir,
     boot_dir,
     deploy_dir,
+    objects_dir,
     temp_dir,
     var_dir,
     var_link_target,
@@ -69,6 +71,10 @@ class Deployment:
     staged: DeploymentDir | None = None
     """The state directory under its temp name until `publish`; None once published (or when
     the deployment existed already)."""
+    records: tuple[records.PendingRecord, ...] = ()
+    """Layer records of the layers applied from their blobs, named at `publish`."""
+    layers_replayed: int = 0
+    """Layers rebuilt from their records instead of their blobs."""
 
     @property
     def state(self) -> DeploymentDir:
@@ -111,13 +117,31 @@ def deploy_layers(
     total = sum(layer.size for layer in layers)
     done = 0
     warned = False
-    for layer in layers:
-        yield from apply_layer(tree, layer, store, done_before=done, total=total)
-        done += layer.size
-        if repo.verity_note and not warned:
-            warned = True
-            yield Warned(step=STEP, message=repo.verity_note)
-    image_id = _build_image(repo, tree)
+    records.remove_stale(root)
+    pending: list[records.PendingRecord] = []
+    try:
+        for layer in layers:
+            if layer.from_record:
+                yield from _replay(root, tree, layer)
+                yield Progress(step=STEP, done=done + layer.size, total=total, detail=layer.digest)
+            else:
+                writer = records.RecordWriter(root, layer)
+                try:
+                    yield from apply_layer(
+                        tree, layer, store, done_before=done, total=total, record=writer.add
+                    )
+                except BaseException:
+                    writer.abandon()
+                    raise
+                pending.append(writer.finish())
+            done += layer.size
+            if repo.verity_note and not warned:
+                warned = True
+                yield Warned(step=STEP, message=repo.verity_note)
+        image_id = _build_image(repo, tree)
+    except BaseException:
+        records.discard(pending)
+        raise
     if repo.verity_note and not warned:
         yield Warned(step=STEP, message=repo.verity_note)
     boot = boot_dir(root)
@@ -125,7 +149,13 @@ def deploy_layers(
         boot.mkdir(exist_ok=True)
     except OSError as exc:
         raise DeployError(f"cannot create {boot}: {exc.strerror}") from exc
-    staged, warnings = _stage_state(repo, image_id, tree, origin)
+    try:
+        # The layers by diff_id: what a garbage collection keeps the layer records of.
+        origin = {**origin, "diff-ids": [layer.diff_id for layer in layers]}
+        staged, warnings = _stage_state(repo, image_id, tree, origin)
+    except BaseException:
+        records.discard(pending)
+        raise
     for message in warnings:
         yield Warned(step=STEP, message=message)
     result = Deployment(
@@ -136,6 +166,8 @@ def deploy_layers(
         bytes_written=repo.bytes_written,
         verity=repo.verity,
         staged=staged,
+        records=tuple(pending),
+        layers_replayed=sum(1 for layer in layers if layer.from_record),
     )
     return publish(result) if publish_now else result
 
@@ -149,6 +181,8 @@ def publish(deployment: Deployment) -> Deployment:
         # The contents first: a renamed directory whose files are not on disk yet can come
         # back after a power cut with those files empty.
         repo.sync()
+        # Records name objects: only now are those on disk.
+        records.commit(deployment.records)
         if deployment.staged is not None:
             os.rename(deployment.staged.path, state_dir(deployment.root, deployment.id).path)
             durable.fsync(parent)
@@ -158,21 +192,37 @@ def publish(deployment: Deployment) -> Deployment:
             raise DeployError(f"cannot publish the deployment in {parent}: {exc}") from exc
         raise
     repo.link_image(deployment.id)
-    return replace(deployment, staged=None)
+    return replace(deployment, staged=None, records=())
 
 
 def discard(deployment: Deployment) -> None:
     """Remove a deployment's staged state (a failed update); a published one is left alone."""
+    records.discard(deployment.records)
     if deployment.staged is not None:
         shutil.rmtree(deployment.staged.path, ignore_errors=True)
 
 
-def scan_layers(layers: Sequence[LayerBlob], *, keep: Callable[[str], bool]) -> Tree:
+def _replay(root: Path, tree: Tree, layer: LayerBlob) -> Generator[Event, None, None]:
+    entries = records.load(root, layer.diff_id)
+    if entries is None:
+        raise DeployError(
+            f"the layer record of {short(layer.diff_id)} was usable when the image was fetched"
+            " and is not any more: run the command again to fetch that layer"
+        )
+    for message in records.replay(tree, layer, entries):
+        yield Warned(step=STEP, message=message)
+
+
+def scan_layers(
+    layers: Sequence[LayerBlob], *, keep: Callable[[str], bool], root: Path | None = None
+) -> Tree:
     """Build the merged tree without writing anything, keeping the content of files `keep` wants.
 
     Layers are still verified against their digests. Files not kept only have their metadata.
+    Layers `from_record` are rebuilt from the records on `root`; their files read from its
+    objects.
     """
-    tree = Tree()
+    tree = Tree(objects=objects_dir(root) if root is not None else None)
 
     def hold(path: str, stream: BinaryIO, size: int, node: Inode) -> Generator[None, None, None]:
         if keep(path):
@@ -186,6 +236,12 @@ def scan_layers(layers: Sequence[LayerBlob], *, keep: Callable[[str], bool]) -> 
             yield
 
     for layer in layers:
+        if layer.from_record:
+            if root is None:
+                raise DeployError(f"layer {short(layer.diff_id)} has no blob and no record root")
+            for _ in _replay(root, tree, layer):
+                pass
+            continue
         for _ in apply_layer(tree, layer, hold):
             pass
     return tree

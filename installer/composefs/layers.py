@@ -9,6 +9,7 @@ only ever change the in-memory tree; hostile ones are rejected anyway, with the 
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import os
 import stat
@@ -23,9 +24,10 @@ import zstandard
 
 from installer.composefs.errors import LayerError, short
 from installer.composefs.stream import LayerStream
-from installer.composefs.tree import INLINE_MAX, Inode, Tree
+from installer.composefs.tree import INLINE_MAX, FileRecord, Inode, Node, Tree, freeze
 from installer.events import Event, Progress, Warned
 from installer.image.model import LayerBlob
+from installer.image.oci import peek
 
 STEP = "deploy"
 CHUNK = 1 << 20
@@ -55,6 +57,12 @@ class ContentSink(Protocol):
         Yields now and then while copying, so that progress keeps moving inside large files.
         """
         ...
+
+
+class Recorder(Protocol):
+    """Told of each applied tar entry, with the regular file it placed (else None)."""
+
+    def __call__(self, member: tarfile.TarInfo, node: Inode | None) -> None: ...
 
 
 DIGEST_ALGORITHMS = ("sha256", "sha512")
@@ -149,6 +157,8 @@ class LayerApplier:
         self.touched: set[tuple[Inode, str]] = set()
         """Ancestors of `added` paths, keyed the same way."""
         self.warnings: list[str] = []
+        self.last: Inode | None = None
+        """The regular file the last entry placed (for layer records), else None."""
 
     def fail(self, name: str, why: str) -> LayerError:
         return LayerError(f"layer {short(self.layer.digest)}: entry {name!r} {why}")
@@ -167,7 +177,7 @@ class LayerApplier:
             elif child.is_symlink:
                 where = "/" + "/".join(parts[: i + 1])
                 raise self.fail(name, f"goes through the symbolic link {where!r}")
-            elif not child.is_dir:
+            elif not isinstance(child, Inode) or not child.is_dir:
                 where = "/" + "/".join(parts[: i + 1])
                 raise self.fail(name, f"goes through {where!r}, which is not a directory")
             if self.lower:
@@ -191,9 +201,9 @@ class LayerApplier:
         for name, child in list(node.children.items()):
             key = (node, name)
             if key in self.added:
-                if child.is_dir:
+                if isinstance(child, Inode) and child.is_dir:
                     self._prune_lower(child)
-            elif key in self.touched and child.is_dir:
+            elif key in self.touched and isinstance(child, Inode) and child.is_dir:
                 child.take_metadata(Inode(stat.S_IFDIR | 0o755))
                 self._prune_lower(child)
             else:
@@ -224,7 +234,7 @@ class LayerApplier:
         if key not in self.added and key not in self.touched:
             del parent.children[target]
             return
-        if child.is_dir:
+        if isinstance(child, Inode) and child.is_dir:
             if key not in self.added:
                 child.take_metadata(Inode(stat.S_IFDIR | 0o755))
             self._prune_lower(child)
@@ -280,19 +290,29 @@ class LayerApplier:
         assert parent.children is not None
         base = parts[-1]
         old = parent.children.get(base)
-        if node.is_dir and old is not None and old.is_dir:
+        if node.is_dir and isinstance(old, Inode) and old.is_dir:
             old.take_metadata(node)
         else:
             parent.children[base] = node
         self._mark(parent, base)
         if node.is_reg:
-            return self._content(member, tar, node, "/" + "/".join(parts))
+            self.last = node
+            return self._content(member, tar, node, parent, parts)
         return _NOTHING
 
     def _content(
-        self, member: tarfile.TarInfo, tar: tarfile.TarFile, node: Inode, path: str
+        self,
+        member: tarfile.TarInfo,
+        tar: tarfile.TarFile,
+        node: Inode,
+        parent: Inode,
+        parts: list[str],
     ) -> Iterator[None]:
+        """Store the content; then the file is frozen into a `FileRecord` in its directory."""
+        assert parent.children is not None
+        base = parts[-1]
         if member.size == 0:
+            parent.children[base] = freeze(node)
             return _NOTHING
         stream = tar.extractfile(member)
         assert stream is not None
@@ -301,8 +321,11 @@ class LayerApplier:
             if len(data) != member.size:
                 raise self.fail(member.name, "is truncated")
             node.content = data
+            parent.children[base] = freeze(node)
             return _NOTHING
-        return self.sink(path, stream, member.size, node)  # type: ignore[arg-type]
+        path = "/" + "/".join(parts)
+        copying = self.sink(path, stream, member.size, node)  # type: ignore[arg-type]
+        return _then_freeze(copying, parent.children, base, node)
 
     def _hardlink(self, member: tarfile.TarInfo, parts: list[str]) -> None:
         """Give the target's inode one more name.
@@ -323,10 +346,23 @@ class LayerApplier:
             raise self.fail(name, "replaces the image root with a hardlink")
         if parts == target_parts:
             return
+        if isinstance(target, FileRecord):
+            # Records are never shared (see FileRecord): the target becomes an Inode again.
+            holder = self.tree.get(target_parts[:-1])
+            assert holder is not None and holder.children is not None
+            target = holder.children[target_parts[-1]] = target.thaw()
         parent = self._parent(parts, name)
         assert parent.children is not None
         parent.children[parts[-1]] = target
         self._mark(parent, parts[-1])
+
+
+def _then_freeze(
+    copying: Iterator[None], children: dict[str, Node], base: str, node: Inode
+) -> Iterator[None]:
+    yield from copying
+    if children.get(base) is node:
+        children[base] = freeze(node)
 
 
 def apply_layer(
@@ -336,17 +372,20 @@ def apply_layer(
     *,
     done_before: int = 0,
     total: int | None = None,
+    record: Recorder | None = None,
 ) -> Generator[Event, None, None]:
-    """Stream one layer blob into `tree`; yields Progress (blob bytes read) and Warnings."""
+    """Stream one layer blob into `tree`; yields Progress (blob bytes read) and Warnings.
+
+    `record` sees every entry once it is applied, with the regular file it placed (content
+    stored), so that the layer can be rebuilt later without its blob (`composefs.records`).
+    """
     try:
-        blob = layer.path.open("rb")
+        magic, blob = peek(layer.open())
     except OSError as exc:
         raise LayerError(
-            f"layer {short(layer.digest)}: cannot read {layer.path}: {exc.strerror}"
+            f"layer {short(layer.digest)}: cannot read {layer.where}: {exc.strerror or exc}"
         ) from exc
-    with blob:
-        magic = blob.read(4)
-        blob.seek(0)
+    with contextlib.closing(blob):
         kind, note = _compression(layer, magic)
         if note:
             yield Warned(step=STEP, message=note)
@@ -367,6 +406,7 @@ def apply_layer(
                         # tarfile keeps every member it has read; drop them so that memory
                         # does not grow with the number of files in the layer.
                         tar.members.clear()
+                        applier.last = None
                         for _ in itertools.chain((None,), applier.apply(member, tar)):
                             if stream.blob_count - reported >= PROGRESS_EVERY:
                                 reported = stream.blob_count
@@ -376,6 +416,8 @@ def apply_layer(
                                     total=total,
                                     detail=layer.digest,
                                 )
+                        if record is not None:
+                            record(member, applier.last)
                 stream.drain()
             finally:
                 stream.close()
@@ -419,10 +461,10 @@ def _check_blob(stream: LayerStream, layer: LayerBlob) -> None:
     try:
         stream.finish_blob()
     except OSError as exc:
-        raise LayerError(f"layer {short(layer.digest)}: cannot read {layer.path}: {exc}") from exc
+        raise LayerError(f"layer {short(layer.digest)}: cannot read {layer.where}: {exc}") from exc
     if stream.blob_digest() != layer.digest:
         raise LayerError(
-            f"layer {short(layer.digest)}: the downloaded blob has digest "
-            f"{short(stream.blob_digest())} instead; it is corrupt or was tampered with "
-            f"({layer.path})"
+            f"layer {short(layer.digest)}: the blob does not match its digest (it has "
+            f"{short(stream.blob_digest())}); it is corrupt or was tampered with "
+            f"({layer.where})"
         )

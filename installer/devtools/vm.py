@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from installer.errors import InstallerError, UserError
@@ -126,8 +127,48 @@ class BootLog:
         )
 
 
-def qemu_argv(disk: Path, *, vars_copy: Path, sock: Path, memory: int, cpus: int) -> list[str]:
-    return [
+class Firmware(StrEnum):
+    UEFI = "uefi"
+    """OVMF."""
+    BIOS = "bios"
+    """QEMU's default SeaBIOS."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Drive:
+    """A disk image (virtio, with a serial so udev gives it a by-id link) or a CD-ROM (AHCI)."""
+
+    path: Path
+    cdrom: bool = False
+    serial: str = ""
+    readonly: bool = False
+
+
+def _drive_args(drives: Sequence[Drive]) -> list[str]:
+    args: list[str] = []
+    for n, drive in enumerate(drives):
+        if drive.cdrom:
+            args += ["-drive", f"if=none,id=cd{n},file={drive.path},media=cdrom,readonly=on"]
+            args += ["-device", f"ide-cd,drive=cd{n},bootindex={n}"]
+            continue
+        ro = ",readonly=on" if drive.readonly else ""
+        args += ["-drive", f"if=none,id=d{n},file={drive.path},format=raw{ro}"]
+        serial = f",serial={drive.serial}" if drive.serial else ""
+        args += ["-device", f"virtio-blk-pci,drive=d{n}{serial},bootindex={n}"]
+    return args
+
+
+def qemu_argv(
+    disk: Path | Sequence[Drive],
+    *,
+    vars_copy: Path | None,
+    sock: Path,
+    memory: int,
+    cpus: int,
+    firmware: Firmware = Firmware.UEFI,
+) -> list[str]:
+    drives = [Drive(path=disk)] if isinstance(disk, Path) else list(disk)
+    argv = [
         "qemu-system-x86_64",
         "-accel", "tcg",
         "-machine", "q35",
@@ -138,26 +179,38 @@ def qemu_argv(disk: Path, *, vars_copy: Path, sock: Path, memory: int, cpus: int
         "-nic", "none",
         "-chardev", f"socket,id=serial0,path={sock},server=on,wait=on",
         "-serial", "chardev:serial0",
-        "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-        "-drive", f"if=pflash,format=raw,file={vars_copy}",
-        "-drive", f"file={disk},format=raw,if=virtio",
-        "-no-reboot",
     ]  # fmt: skip
+    if firmware is Firmware.UEFI:
+        argv += ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}"]
+        argv += ["-drive", f"if=pflash,format=raw,file={vars_copy}"]
+    if isinstance(disk, Path):
+        argv += ["-drive", f"file={disk},format=raw,if=virtio"]
+    else:
+        argv += _drive_args(drives)
+    return [*argv, "-no-reboot"]
 
 
-def interactive_argv(disk: Path) -> list[str]:
-    """A QEMU command line for a person: console on the terminal, a scratch copy of OVMF_VARS."""
+def interactive_argv(disk: Path, *, cdrom: Path | None = None) -> list[str]:
+    """A QEMU command line for a person: console on the terminal, a scratch copy of OVMF_VARS.
+
+    With `cdrom` (the live ISO) the disk is a blank target and the machine boots the CD.
+    """
+    drives = (
+        ["-drive", f"file={disk},format=raw,if=virtio"]
+        if cdrom is None
+        else _drive_args([Drive(path=cdrom, cdrom=True), Drive(path=disk, serial="obelisk-target")])
+    )
     return [
         "qemu-system-x86_64",
         "-accel", "tcg",
         "-machine", "q35",
-        "-m", "2048",
+        "-m", "3072" if cdrom else "2048",
         "-smp", "2",
         "-display", "none",
         "-serial", "mon:stdio",
         "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
         "-drive", f"if=pflash,format=raw,snapshot=on,file={OVMF_VARS}",
-        "-drive", f"file={disk},format=raw,if=virtio",
+        *drives,
     ]  # fmt: skip
 
 
@@ -181,7 +234,7 @@ def _connect(path: Path, deadline: float) -> socket.socket:
 
 
 def boot_disk(
-    disk: Path,
+    disk: Path | Sequence[Drive],
     *,
     log: Path,
     timeout: float,
@@ -191,6 +244,7 @@ def boot_disk(
     memory: int = 2048,
     cpus: int = 1,
     fatal: Sequence[str] = ("panic",),
+    firmware: Firmware = Firmware.UEFI,
 ) -> BootLog:
     """Boot `disk` and watch its console until QEMU exits, `until` appears, or `timeout` passes.
 
@@ -200,10 +254,11 @@ def boot_disk(
     The console goes to `log` as it arrives. A marker named in `fatal` ends the watch a few seconds
     later. QEMU is stopped by its PID on every way out.
     """
-    if not disk.is_file():
-        raise UserError(f"{disk}: no such disk image file")
+    for drive in [Drive(path=disk)] if isinstance(disk, Path) else disk:
+        if not drive.path.is_file():
+            raise UserError(f"{drive.path}: no such disk image file")
     require({"qemu-system-x86_64": "qemu-system-x86"})
-    if not OVMF_CODE.is_file() or not OVMF_VARS.is_file():
+    if firmware is Firmware.UEFI and (not OVMF_CODE.is_file() or not OVMF_VARS.is_file()):
         raise UserError(
             f"{OVMF_CODE}: UEFI firmware missing: install it with `apt-get install ovmf`"
         )
@@ -214,7 +269,9 @@ def boot_disk(
         vars_copy = Path(tmp, "OVMF_VARS.fd")
         shutil.copyfile(OVMF_VARS, vars_copy)
         sock_path = Path(tmp, "serial.sock")
-        argv = qemu_argv(disk, vars_copy=vars_copy, sock=sock_path, memory=memory, cpus=cpus)
+        argv = qemu_argv(
+            disk, vars_copy=vars_copy, sock=sock_path, memory=memory, cpus=cpus, firmware=firmware
+        )
         start = time.monotonic()
         deadline = start + timeout
         with (

@@ -1,31 +1,45 @@
-"""Fetch an image with skopeo into a scratch OCI layout on the target, reporting byte progress.
+"""Fetch an image's layers with skopeo, reporting byte progress: only those not applied before.
 
 skopeo resolves transports, auth, TLS and policy; we only choose the platform, pin the digest we
-inspected, and turn its stderr into one-line errors for the person at the keyboard.
+inspected, and turn its stderr into one-line errors for the person at the keyboard. How the
+layer bytes arrive depends on the source (`how_to_fetch`):
+- `oci:` and `oci-archive:` are read in place, blob by blob: nothing is copied;
+- `docker://` and `dir:` stream through `skopeo experimental-image-proxy`
+  into one spool file per layer on the target (blob digest checked while it streams), because
+  the layers are read twice, once for the boot-support check before the disk is touched and
+  once for the deploy, and a second download costs more than a local re-read (bench/deploy.py);
+- `containers-storage:` and `docker-archive:` (see `COPIED`), and any image whose
+  policy.json scope asks for a signature check, go through `skopeo copy` as before.
+A layer whose diff_id `reuse` accepts (it has a layer record on the target) is not fetched.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
 import shutil
+import tarfile
 import tempfile
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from installer.errors import InstallerError, UserError
-from installer.events import Event, Output, Progress
-from installer.image import oci
+from installer.events import Event, Fetched, Output, Progress
+from installer.image import oci, policy
 from installer.image.model import LayerBlob
+from installer.image.proxy import ImageProxy, ProxyError, ProxyPipe
 from installer.image.ref import FetchOptions, ImageRef, Transport
 from storage import leftovers, runner
+from storage.sizes import format_size
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +47,22 @@ TOOLS = {"skopeo": "skopeo"}
 POLL_SECONDS = 0.2
 LOCAL_NAME = "image"
 """The ref name of the fetched image inside the scratch layout."""
+CHUNK = 1 << 20
+PROGRESS_EVERY = 8 << 20
+
+
+COPIED = frozenset({Transport.CONTAINERS_STORAGE, Transport.DOCKER_ARCHIVE})
+"""Sources the 0.2.3 proxy cannot serve as they are: containers-storage keeps no compressed
+blobs, and docker-archive's generated manifest can name a compression its stored layers lack
+(`skopeo copy` rewrites it)."""
+
+
+class Mode(StrEnum):
+    """How a fetch gets the layer bytes (see the module docstring)."""
+
+    IN_PLACE = "in-place"
+    STREAM = "stream"
+    COPY = "copy"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,12 +75,19 @@ class FetchedImage:
     config_digest: str
     layers: tuple[LayerBlob, ...]
     """In config order; `diff_id`s from the config's `rootfs.diff_ids`."""
-    layout: Path
+    layout: Path | None
+    """The scratch layout this fetch wrote (None when the layers are read in place)."""
     picked_from: str = ""
     """Digest of the multi-arch index the manifest was picked from, if any."""
+    mode: Mode = Mode.COPY
+    layers_reused: int = 0
+    """Layers not fetched: they are rebuilt from their layer records."""
+    bytes_fetched: int = 0
+    """Blob bytes taken from the source (downloaded, or read from a local one) by this fetch."""
 
     def remove_layout(self) -> None:
-        shutil.rmtree(self.layout, ignore_errors=True)
+        if self.layout is not None:
+            shutil.rmtree(self.layout, ignore_errors=True)
 
     def __enter__(self) -> FetchedImage:
         return self
@@ -148,7 +185,13 @@ _PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
         "{ref} is not a container image",
     ),
     (
-        ("digest did not match", "does not match digest", "digest mismatch"),
+        (
+            "digest did not match",
+            "does not match digest",
+            "digest mismatch",
+            "corrupted blob",
+            "bytes in blob",
+        ),
         "{ref} is corrupt: a blob does not match its digest",
     ),
     (
@@ -237,10 +280,45 @@ def inspect_manifest(ref: ImageRef, opts: FetchOptions) -> oci.ImageManifest:
 # ---------------------------------------------------------------- fetch
 
 
-def fetch(ref: ImageRef, workdir: Path, opts: FetchOptions) -> Generator[Event, None, FetchedImage]:
-    """Copy `ref` into `workdir/oci` (on the target filesystem) and describe what arrived.
+def how_to_fetch(ref: ImageRef) -> Mode:
+    """The way this source's layers arrive; refuses what policy.json rejects (exit 2)."""
+    verdict = policy.requirement(ref)
+    if verdict is policy.Requirement.REJECT:
+        raise UserError(f"{ref} is rejected by {policy.policy_file()}: allow it there")
+    if verdict is policy.Requirement.VERIFY or ref.transport in COPIED:
+        return Mode.COPY
+    if ref.transport in (Transport.OCI, Transport.OCI_ARCHIVE):
+        return Mode.IN_PLACE
+    return Mode.STREAM
 
-    Yields `Progress(step="fetch", unit="bytes")` while skopeo runs. On any failure, including
+
+def scratch_bytes(
+    ref: ImageRef, manifest: oci.ImageManifest, reuse: Callable[[str], bool] | None = None
+) -> int:
+    """Bytes a fetch of `manifest` writes to its workdir: none for a source read in place,
+    every layer for a copy, else the layers `reuse` does not take from their records."""
+    mode = how_to_fetch(ref)
+    if mode is Mode.IN_PLACE:
+        return 0
+    return sum(
+        desc.size
+        for desc, diff_id in zip(manifest.layers, manifest.diff_ids, strict=False)
+        if mode is Mode.COPY or not (reuse and reuse(diff_id))
+    )
+
+
+def fetch(
+    ref: ImageRef,
+    workdir: Path,
+    opts: FetchOptions,
+    *,
+    reuse: Callable[[str], bool] | None = None,
+) -> Generator[Event, None, FetchedImage]:
+    """Make `ref`'s layers readable for the deploy, writing at most a scratch layout in
+    `workdir/oci` (on the target filesystem), and describe them.
+
+    Layers whose diff_id `reuse` accepts come back `from_record` and are not fetched. Yields
+    `Progress(step="fetch", unit="bytes")` over the bytes fetched. On any failure, including
     the generator being closed, the scratch layout is deleted.
     """
     manifest = inspect_manifest(ref, opts)
@@ -250,16 +328,274 @@ def fetch(ref: ImageRef, workdir: Path, opts: FetchOptions) -> Generator[Event, 
             line=f"picked {opts.platform} manifest {manifest.digest}"
             f" from index {manifest.picked_from}",
         )
+    if len(manifest.diff_ids) != len(manifest.layers):
+        raise InstallerError(
+            f"{ref}: the config lists {len(manifest.diff_ids)} diff_ids"
+            f" for {len(manifest.layers)} layers"
+        )
+    mode = how_to_fetch(ref)
+    reused = tuple(bool(reuse and reuse(d)) for d in manifest.diff_ids)
+    image = yield from _fetch(ref, manifest, workdir, opts, mode, reused)
+    saved = sum(d.size for d, r in zip(manifest.layers, reused, strict=True) if r)
+    line = f"{len(reused)} layers, {format_size(image.bytes_fetched)} {_VERB[mode]}"
+    if any(reused):
+        line += (
+            f"; {sum(reused)} applied before, rebuilt from their records"
+            f" ({format_size(saved)} not fetched)"
+        )
+    try:
+        yield Fetched(
+            step="fetch",
+            line=line,
+            layers=len(reused),
+            layers_reused=sum(reused),
+            bytes_fetched=image.bytes_fetched,
+            bytes_reused=saved,
+        )
+    except BaseException:
+        image.remove_layout()
+        raise
+    return image
+
+
+_VERB = {Mode.IN_PLACE: "read in place", Mode.STREAM: "streamed", Mode.COPY: "copied"}
+
+
+def _fetch(
+    ref: ImageRef,
+    manifest: oci.ImageManifest,
+    workdir: Path,
+    opts: FetchOptions,
+    mode: Mode,
+    reused: tuple[bool, ...],
+) -> Generator[Event, None, FetchedImage]:
     layout = workdir / "oci"
+    if mode is Mode.IN_PLACE:
+        return (yield from _in_place(ref, manifest, reused))
     if layout.exists():
         raise InstallerError(f"scratch layout {layout} already exists: remove it first")
     workdir.mkdir(parents=True, exist_ok=True)
     layout.mkdir()
     try:
-        return (yield from _copy(ref, manifest, layout, opts))
+        if mode is Mode.STREAM:
+            return (yield from _stream(ref, manifest, layout, opts, reused))
+        fetched = yield from _copy(ref, manifest, layout, opts)
+        return _mark_reused(fetched, reused)
     except BaseException:
         shutil.rmtree(layout, ignore_errors=True)
         raise
+
+
+def _blank(desc: oci.Descriptor, diff_id: str, **more: Any) -> LayerBlob:
+    return LayerBlob(
+        digest=desc.digest, diff_id=diff_id, media_type=desc.media_type, size=desc.size, **more
+    )
+
+
+def _mark_reused(image: FetchedImage, reused: tuple[bool, ...]) -> FetchedImage:
+    """`skopeo copy` fetched every layer; those with a record are still not applied again."""
+    layers = tuple(
+        replace(layer, path=None, from_record=True) if r else layer
+        for layer, r in zip(image.layers, reused, strict=True)
+    )
+    return replace(image, layers=layers, layers_reused=sum(reused))
+
+
+# ---------------------------------------------------------------- in place (oci:, oci-archive:)
+
+
+def _in_place(
+    ref: ImageRef, manifest: oci.ImageManifest, reused: tuple[bool, ...]
+) -> Generator[Event, None, FetchedImage]:
+    """Layers read straight from the source layout or archive: verified as they are applied."""
+    assert ref.path is not None
+    slices = _archive_members(ref.path) if ref.transport is Transport.OCI_ARCHIVE else {}
+    layers = []
+    for desc, diff_id, r in zip(manifest.layers, manifest.diff_ids, reused, strict=True):
+        if r:
+            layers.append(_blank(desc, diff_id, from_record=True))
+        elif ref.transport is Transport.OCI:
+            path = oci.blob_path(ref.path, desc.digest)
+            if not path.is_file():
+                raise InstallerError(f"OCI layout {ref.path} lacks layer {desc.digest}")
+            layers.append(_blank(desc, diff_id, path=path))
+        else:
+            member = oci.blob_path(Path(), desc.digest).as_posix()
+            if member not in slices:
+                raise InstallerError(f"{ref.path} lacks layer {desc.digest}")
+            offset, size = slices[member]
+            layers.append(_blank(desc, diff_id, opener=_slice_opener(ref.path, offset, size)))
+    fetched = sum(layer.size for layer in layers if not layer.from_record)
+    yield Progress(step="fetch", done=fetched, total=fetched, detail=manifest.digest)
+    return FetchedImage(
+        manifest_digest=manifest.digest,
+        config=manifest.config,
+        config_digest=manifest.config_digest,
+        layers=tuple(layers),
+        layout=None,
+        picked_from=manifest.picked_from,
+        mode=Mode.IN_PLACE,
+        layers_reused=sum(reused),
+        bytes_fetched=fetched,
+    )
+
+
+def _archive_members(archive: Path) -> dict[str, tuple[int, int]]:
+    """`blobs/<algo>/<hex>` -> (offset, size) of each blob stored in an (uncompressed) tar."""
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        with tarfile.open(archive, "r:") as tar:
+            for member in tar:
+                if member.isreg():
+                    name = member.name.removeprefix("./")
+                    found[name] = (member.offset_data, member.size)
+    except (OSError, tarfile.TarError) as exc:
+        raise UserError(f"{archive}: not a readable oci-archive ({exc})") from exc
+    return found
+
+
+class _Slice:
+    """`size` bytes of a file from `offset`: one blob inside an oci-archive."""
+
+    def __init__(self, path: Path, offset: int, size: int) -> None:
+        self._file = path.open("rb")
+        self._file.seek(offset)
+        self._left = size
+
+    def read(self, size: int = -1) -> bytes:
+        want = self._left if size < 0 else min(size, self._left)
+        data = self._file.read(want) if want else b""
+        self._left -= len(data)
+        return data
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> _Slice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _slice_opener(path: Path, offset: int, size: int) -> Callable[[], BinaryIO]:
+    def opener() -> BinaryIO:
+        return _Slice(path, offset, size)  # type: ignore[return-value]
+
+    return opener
+
+
+# ---------------------------------------------------------------- streamed through the proxy
+
+
+def _stream(
+    ref: ImageRef,
+    manifest: oci.ImageManifest,
+    layout: Path,
+    opts: FetchOptions,
+    reused: tuple[bool, ...],
+) -> Generator[Event, None, FetchedImage]:
+    """Each layer not reused, streamed from the proxy into `layout`, its digest checked."""
+    source = ref.with_digest(manifest.digest) if ref.transport is Transport.DOCKER else ref
+    wanted = [d for d, r in zip(manifest.layers, reused, strict=True) if not r]
+    total = sum(d.size for d in wanted)
+    done = 0
+    layers: list[LayerBlob] = []
+    with _auth(ref, opts) as authfile, tempfile.TemporaryDirectory(prefix="obelisk-fetch-") as tmp:
+        log_path = Path(tmp) / "skopeo.log"
+        argv = [
+            *_global(opts),
+            "experimental-image-proxy",
+            *_source_flags(ref, opts, authfile, ""),
+        ]
+        yield Progress(step="fetch", done=0, total=total, detail=manifest.digest)
+        try:
+            with ImageProxy(argv, log_path) as proxy:
+                image = proxy.open_image(str(source))
+                digest, _ = proxy.manifest(image)
+                if digest != manifest.digest:
+                    raise InstallerError(
+                        f"{ref} changed while it was fetched: manifest {digest}"
+                        f" instead of {manifest.digest}"
+                    )
+                for desc, diff_id, r in zip(
+                    manifest.layers, manifest.diff_ids, reused, strict=True
+                ):
+                    if r:
+                        layers.append(_blank(desc, diff_id, from_record=True))
+                        continue
+                    path = oci.blob_path(layout, desc.digest)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    last = 0
+                    with proxy.blob(image, desc.digest, desc.size) as pipe:
+                        for now in _spool(ref, pipe, path, desc):
+                            if now - last >= PROGRESS_EVERY or now == desc.size:
+                                last = now
+                                yield Progress(
+                                    step="fetch",
+                                    done=min(done + now, total),
+                                    total=total,
+                                    detail=desc.digest,
+                                )
+                    done += desc.size
+                    layers.append(_blank(desc, diff_id, path=path))
+                proxy.close_image(image)
+        except ProxyError as exc:
+            raise skopeo_error(ref, f"{exc}\n{_tail(log_path)}") from exc
+    if done != total or not wanted:
+        yield Progress(step="fetch", done=total, total=total, detail=manifest.digest)
+    return FetchedImage(
+        manifest_digest=manifest.digest,
+        config=manifest.config,
+        config_digest=manifest.config_digest,
+        layers=tuple(layers),
+        layout=layout,
+        picked_from=manifest.picked_from,
+        mode=Mode.STREAM,
+        layers_reused=sum(reused),
+        bytes_fetched=total,
+    )
+
+
+def _tail(log_path: Path) -> str:
+    with suppress(OSError):
+        return log_path.read_text(errors="replace")[-4000:]
+    return ""
+
+
+def _spool(ref: ImageRef, pipe: ProxyPipe, path: Path, desc: oci.Descriptor) -> Iterator[int]:
+    """Copy one blob to `path`, hashing it; yields the bytes written so far."""
+    algorithm = desc.digest.partition(":")[0]
+    try:
+        sha = hashlib.new(algorithm)
+    except ValueError as exc:
+        raise InstallerError(f"{ref}: layer digest {desc.digest!r} is not supported") from exc
+    count = 0
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("wb") as out:
+            while chunk := pipe.read(CHUNK):
+                sha.update(chunk)
+                out.write(chunk)
+                count += len(chunk)
+                if count > desc.size:
+                    break
+                yield count
+    except OSError as exc:
+        raise InstallerError(f"cannot write {partial}: {exc.strerror or exc}") from exc
+    if count != desc.size or f"{algorithm}:{sha.hexdigest()}" != desc.digest:
+        partial.unlink(missing_ok=True)
+        raise InstallerError(
+            f"{ref} is corrupt: a blob does not match its digest "
+            f"(layer {desc.digest}, {count} of {desc.size} bytes)"
+        )
+    os.rename(partial, path)
+
+
+# ---------------------------------------------------------------- skopeo copy
 
 
 def _copy(
@@ -301,7 +637,7 @@ def _copy(
     local = oci.read_image(layout, LOCAL_NAME, os=opts.os, arch=opts.arch)
     if local.diff_ids != manifest.diff_ids:
         raise InstallerError(f"{ref} changed while it was fetched: its layers differ")
-    layers = []
+    layers: list[LayerBlob] = []
     for desc, diff_id in zip(local.layers, local.diff_ids, strict=True):
         path = oci.blob_path(layout, desc.digest)
         size = path.stat().st_size if path.exists() else -1
@@ -327,6 +663,8 @@ def _copy(
         layers=tuple(layers),
         layout=layout,
         picked_from=manifest.picked_from,
+        mode=Mode.COPY,
+        bytes_fetched=total,
     )
 
 

@@ -186,8 +186,9 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
     support = detect_boot_support(tree)
     layers = []
     for blob in image.layers:
-        _, size = oci.uncompressed_digest(blob.path, blob.media_type)
-        kind = oci.compression_of(blob.media_type) or oci.sniff(blob.path)
+        _, size = oci.uncompressed_digest_of(blob.open(), blob.media_type)
+        with blob.open() as raw:
+            kind = oci.compression_of(blob.media_type) or oci.sniff_bytes(raw.read(4))
         layers.append(
             LayerInfo(
                 digest=blob.digest,

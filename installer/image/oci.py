@@ -258,18 +258,56 @@ def compression_of(media_type: str) -> Compression | None:
 def sniff(path: Path) -> Compression:
     """Compression detected from a blob's first bytes."""
     with path.open("rb") as f:
-        head = f.read(4)
+        return sniff_bytes(f.read(4))
+
+
+def sniff_bytes(head: bytes) -> Compression:
     if head[:2] == b"\x1f\x8b":
         return Compression.GZIP
-    if head == b"\x28\xb5\x2f\xfd":
+    if head[:4] == b"\x28\xb5\x2f\xfd":
         return Compression.ZSTD
     return Compression.NONE
 
 
+class Prefixed:
+    """A reader that first returns `head` (bytes already read to sniff), then the rest of `raw`:
+    a pipe or an archive slice cannot seek back."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        self._head = head
+        self._raw = raw
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size < 0:
+                data, self._head = self._head + self._raw.read(), b""
+                return data
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._raw.read(size)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def peek(raw: BinaryIO, size: int = 4) -> tuple[bytes, BinaryIO]:
+    """The first `size` bytes of `raw` and a reader that still starts at byte 0."""
+    head = raw.read(size)
+    if raw.seekable():
+        raw.seek(0)
+        return head, raw
+    return head, Prefixed(head, raw)  # type: ignore[return-value]
+
+
 def open_layer(path: Path, media_type: str = "") -> BinaryIO:
     """The uncompressed tar stream of a layer blob (media type first, magic bytes otherwise)."""
-    kind = compression_of(media_type) or sniff(path)
-    raw = path.open("rb")
+    return open_layer_stream(path.open("rb"), media_type)
+
+
+def open_layer_stream(raw: BinaryIO, media_type: str = "") -> BinaryIO:
+    """`open_layer` for a blob reader that need not seek (it is closed with the result)."""
+    head, raw = peek(raw)
+    kind = compression_of(media_type) or sniff_bytes(head)
     if kind is Compression.GZIP:
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     if kind is Compression.ZSTD:
@@ -284,13 +322,21 @@ def _chunks(f: BinaryIO) -> Iterator[bytes]:
 
 def uncompressed_digest(path: Path, media_type: str = "") -> tuple[str, int]:
     """`(sha256:…, size)` of a layer's uncompressed tar: its diff_id and its size."""
+    try:
+        return uncompressed_digest_of(path.open("rb"), media_type)
+    except InstallerError as exc:
+        raise InstallerError(f"layer {path.name} {exc}") from exc
+
+
+def uncompressed_digest_of(raw: BinaryIO, media_type: str = "") -> tuple[str, int]:
+    """`uncompressed_digest` of a blob reader (closed at the end)."""
     h = hashlib.sha256()
     size = 0
     try:
-        with open_layer(path, media_type) as f:
+        with open_layer_stream(raw, media_type) as f:
             for chunk in _chunks(f):
                 h.update(chunk)
                 size += len(chunk)
     except (OSError, EOFError, zstandard.ZstdError) as exc:
-        raise InstallerError(f"layer {path.name} cannot be decompressed: {exc}") from exc
+        raise InstallerError(f"cannot be decompressed: {exc}") from exc
     return "sha256:" + h.hexdigest(), size

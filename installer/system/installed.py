@@ -16,12 +16,13 @@ elsewhere too (a running system), where no unmount would flush anything.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +39,11 @@ from installer.boot.bootloader import (
     set_default,
 )
 from installer.boot.support import require_boot_support
+from installer.composefs import records
 from installer.composefs.deploy import Deployment, deploy_layers, discard, publish, scan_layers
 from installer.errors import InstallerError, UserError, first_line
 from installer.events import Event, Output, StepDone, StepStarted, Warned
-from installer.image.fetch import FetchedImage, fetch, inspect_manifest
+from installer.image.fetch import FetchedImage, fetch, inspect_manifest, scratch_bytes
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
 from installer.system import space
 from installer.system.etcmerge import merge_etc
@@ -261,16 +263,19 @@ def update(
             extra = tuple(str(k) for k in saved) if isinstance(saved, list) else ()
         yield StepStarted(step="fetch", title=f"Fetching {ref}", index=1, total=total)
         manifest = inspect_manifest(image_ref, opts)  # it exists and may be read
+        reuse = functools.partial(records.usable, system.root)
         space.check_root(
             system.root,
-            manifest.compressed_size,
+            scratch_bytes(image_ref, manifest, reuse),
             name=f"the root of {target}",
             doing=f"fetching {ref}",
         )
         make_writable(system)
         added = _Added()
         try:
-            entry = yield from _update(system, target, ref, image_ref, opts, current, extra, added)
+            entry = yield from _update(
+                system, target, ref, image_ref, opts, current, extra, added, reuse
+            )
         except BaseException as exc:
             _remove_added(system, added)
             full = not isinstance(exc, BadInput) and space.is_enospc(exc)
@@ -293,13 +298,16 @@ def _update(
     current: str,
     extra: tuple[str, ...],
     added: _Added,
+    reuse: Callable[[str], bool],
 ) -> Generator[Event, None, BootEntry]:
     total = 4
     scratch = sysroot.temp_dir(system.root, sysroot.SCRATCH_PREFIX)
     try:
-        image: FetchedImage = yield from fetch(image_ref, scratch, opts)
+        # Layers applied before (any deployment on this root) are rebuilt from their records
+        # instead of being fetched again.
+        image: FetchedImage = yield from fetch(image_ref, scratch, opts, reuse=reuse)
         # Refuse an image that cannot boot before it becomes a deployment or touches the ESP.
-        tree = scan_layers(image.layers, keep=boot_file_wanted)
+        tree = scan_layers(image.layers, keep=boot_file_wanted, root=system.root)
         support = require_boot_support(tree, ref)
         for note in support.notes:
             yield Warned(step="fetch", message=note)
@@ -312,7 +320,9 @@ def _update(
             doing=f"deploying {ref}",
         )
         space.check_esp(system.esp, boot_files, name=target)
-        yield StepDone(step="fetch", summary=f"{len(image.layers)} layers")
+        yield StepDone(
+            step="fetch", summary=f"{len(image.layers)} layers, {image.layers_reused} reused"
+        )
         yield StepStarted(step="deploy", title="Deploying with composefs", index=2, total=total)
         deployment: Deployment = yield from deploy_layers(
             system.root,

@@ -79,3 +79,22 @@ def test_a_report_glued_to_a_terminal_query_still_counts(tmp_path: Path) -> None
         timed_out=False,
     )
     assert log.checks() == {"/": ("overlay", "overlay", "ro")}
+
+
+def test_drives_get_a_cdrom_serials_and_boot_order_and_bios_has_no_pflash(tmp_path: Path) -> None:
+    drives = (
+        vm.Drive(path=tmp_path / "live.iso", cdrom=True),
+        vm.Drive(path=tmp_path / "t.img", serial="obelisk-target"),
+    )
+    argv = vm.qemu_argv(
+        drives, vars_copy=None, sock=tmp_path / "s", memory=3072, cpus=1, firmware=vm.Firmware.BIOS
+    )
+    text = " ".join(argv)
+    assert f"file={tmp_path / 'live.iso'},media=cdrom,readonly=on" in text
+    assert "ide-cd,drive=cd0,bootindex=0" in text
+    assert "virtio-blk-pci,drive=d1,serial=obelisk-target,bootindex=1" in text
+    assert "pflash" not in text
+    uefi = " ".join(
+        vm.qemu_argv(drives, vars_copy=tmp_path / "v", sock=tmp_path / "s", memory=1, cpus=1)
+    )
+    assert "pflash" in uefi

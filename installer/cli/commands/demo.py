@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 from installer.cli.printer import EventPrinter
-from installer.devtools import demo, vm
+from installer.devtools import demo, iso, vm
 from installer.engine import InstallResult, execute
 from installer.errors import UserError
 from installer.events import drain
 from installer.plan import BootSettings, ImageSource, Plan, Target
-from storage import safety
+from storage import runner, safety
 from storage.cleanup import signals_raise
 from storage.errors import UnsafeTargetError
 from storage.sizes import parse_size
@@ -24,7 +24,27 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def run_iso(args: argparse.Namespace) -> int:
+    """Build (or reuse) the live ISO and boot it in QEMU on this terminal with a blank disk."""
+
+    with signals_raise():
+        built = iso.live_iso(rebuild=args.rebuild, on_line=lambda line: _say(f"  {line}"))
+    disk = Path(args.output).absolute()
+    if disk.name == "obelisk-demo.img":
+        disk = disk.with_name("obelisk-iso-target.img")
+    if not disk.exists():
+        with disk.open("wb") as f:
+            f.truncate(parse_size("8GiB"))
+        _say(f"blank 8 GiB target disk {disk}")
+    argv = vm.interactive_argv(disk, cdrom=built.path)
+    _say(f"booting {built.path} with {disk} (leave QEMU with Ctrl-a x):")
+    _say("  " + shlex.join(argv))
+    return runner.interactive(argv)
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "iso", False):
+        return run_iso(args)
     output = Path(args.output).absolute()
     if getattr(args, "tui", False):
         # The TUI is loaded by name: the engine does not depend on the screens (see commands/tui).

@@ -8,6 +8,7 @@ layers never pass through the live system's RAM, and it is deleted on every exit
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -16,11 +17,13 @@ from pathlib import Path
 
 from installer import sysroot
 from installer.cli.printer import EventPrinter
+from installer.composefs import records
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.errors import UserError
 from installer.events import Event, StepDone, StepStarted, drain
 from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
+from installer.sysroot import boot_dir, composefs_dir, state_root
 from storage.cleanup import signals_raise
 from storage.sizes import format_size
 
@@ -50,17 +53,22 @@ def check_root(root: Path) -> Path:
     return root
 
 
-def deploy_ref(ref: ImageRef, root: Path, opts: FetchOptions) -> Generator[Event, None, Deployment]:
+def deploy_ref(
+    ref: ImageRef, root: Path, opts: FetchOptions
+) -> Generator[Event, None, tuple[Deployment, FetchedImage]]:
     """Fetch `ref` into a scratch dir on `root`, deploy it there, and delete the scratch dir."""
     sysroot.sweep(root)
+    fresh = [p for p in (composefs_dir(root), state_root(root), boot_dir(root)) if not p.exists()]
     scratch = sysroot.temp_dir(root, sysroot.SCRATCH_PREFIX)
     try:
         yield StepStarted(step="fetch", title=f"Fetching {ref}", index=1, total=2)
-        image: FetchedImage = yield from fetch(ref, scratch, opts)
+        image: FetchedImage = yield from fetch(
+            ref, scratch, opts, reuse=functools.partial(records.usable, root)
+        )
         yield StepDone(
             step="fetch",
-            summary=f"{len(image.layers)} layers, "
-            f"{format_size(sum(layer.size for layer in image.layers))}",
+            summary=f"{len(image.layers)} layers ({image.layers_reused} reused), "
+            f"{format_size(image.bytes_fetched)} fetched",
         )
         yield StepStarted(step="deploy", title=f"Deploying into {root}", index=2, total=2)
         origin = {
@@ -75,7 +83,13 @@ def deploy_ref(ref: ImageRef, root: Path, opts: FetchOptions) -> Generator[Event
             summary=f"{deployment.objects_added} new objects, "
             f"{format_size(deployment.bytes_written)} written",
         )
-        return deployment
+        return deployment, image
+    except BaseException:
+        # A first deploy that failed (a layer that does not match its digest, read in place)
+        # leaves the root as it found it; into an existing repository, objects stay (harmless).
+        for path in fresh:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -86,9 +100,18 @@ def run(args: argparse.Namespace) -> int:
     opts = options_from_args(args)
     show = EventPrinter(args.progress, sys.stdout)
     with signals_raise():
-        deployment = drain(deploy_ref(ref, root, opts), show)
+        deployment, image = drain(deploy_ref(ref, root, opts), show)
     if args.progress == "json":
-        print(json.dumps({"event": "Deployed", "id": deployment.id}), flush=True)
+        record = {
+            "event": "Deployed",
+            "id": deployment.id,
+            "layers": len(image.layers),
+            "layers_reused": image.layers_reused,
+            "bytes_fetched": image.bytes_fetched,
+            "objects_added": deployment.objects_added,
+            "bytes_written": deployment.bytes_written,
+        }
+        print(json.dumps(record), flush=True)
     else:
         print(f"deployed image {deployment.id}", flush=True)
     return 0

@@ -20,6 +20,7 @@ from storage.mount import mounted, unmount
 from tests.imagebuild import directory, file, tar_layer, write_layout
 from tests.installer.image.conftest import Images, local_source
 from tests.installer.image.reference import describe, extract_layout
+from tests.registry import Registry
 
 
 @pytest.fixture
@@ -209,16 +210,22 @@ def _processes_mentioning(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("step", ["fetch", "deploy"])
-def test_sigterm_during_deploy_cleans_up(tmp_path: Path, step: str) -> None:
-    """SIGTERM while skopeo copies (or while layers are applied): exit 130, no scratch, no child."""
+def test_sigterm_during_deploy_cleans_up(tmp_path: Path, step: str, registry: Registry) -> None:
+    """SIGTERM while skopeo streams the blobs (or while layers are applied): exit 130, no
+    scratch, no child. An oci: layout is read in place, so the fetch step streams from a
+    registry (through the image proxy) to have a fetch that takes a while."""
     big = random.Random(3).randbytes(96 << 20)
     layer = tar_layer([directory("usr"), file("usr/big", big)])
     built = write_layout(tmp_path / "big", [layer], compression="none")
     root = tmp_path / "root"
     root.mkdir()
     argv = [sys.executable, "-m", "installer", "deploy", "--progress", "json", "--root", str(root)]
+    if step == "fetch":
+        source = [registry.push_layout(built.layout, f"big-{os.getpid()}:1"), "--no-tls-verify"]
+    else:
+        source = [f"oci:{built.layout}"]
     proc = subprocess.Popen(
-        [*argv, f"oci:{built.layout}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*argv, *source], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         assert proc.stdout is not None

@@ -5,16 +5,26 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Generator
+import os
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
+from installer.composefs.deploy import scan_layers
+from installer.composefs.errors import LayerError
 from installer.errors import InstallerError, UserError
-from installer.events import Event, Output, Progress, drain
+from installer.events import Event, Fetched, Output, Progress, drain
 from installer.image import oci
-from installer.image.fetch import FetchedImage, fetch, inspect_manifest, skopeo_error
+from installer.image.fetch import (
+    FetchedImage,
+    Mode,
+    fetch,
+    how_to_fetch,
+    inspect_manifest,
+    skopeo_error,
+)
 from installer.image.ref import FetchOptions, parse_ref
 from storage import runner
 from tests.imagebuild import (
@@ -24,7 +34,7 @@ from tests.imagebuild import (
     write_layout,
 )
 from tests.installer.image.conftest import Images, local_source
-from tests.registry import Registry, free_port
+from tests.registry import Registry, free_port, start_registry
 
 PLAIN = FetchOptions(tls_verify=False, arch="amd64")
 R = TypeVar("R")
@@ -97,7 +107,7 @@ def test_fetch_reports_monotonic_progress_and_returns_layers(
 
 def test_fetch_multi_arch_says_which_digest_it_picked(images: Images, tmp_path: Path) -> None:
     events, fetched = collect(fetch(parse_ref(images.multi_ref), tmp_path, PLAIN))
-    lines = [e.line for e in events if isinstance(e, Output)]
+    lines = [e.line for e in events if isinstance(e, Output) and not isinstance(e, Fetched)]
     assert lines == [
         f"picked linux/amd64 manifest {images.multi.manifest_digest}"
         f" from index {images.multi.index_digest}"
@@ -117,7 +127,9 @@ def test_fetch_from_local_transports(images: Images, tmp_path: Path, transport: 
     fetched.remove_layout()
 
 
-def test_tampered_blob_fails_and_leaves_no_scratch(images: Images, tmp_path: Path) -> None:
+def test_tampered_blob_in_a_layout_fails_on_first_read(images: Images, tmp_path: Path) -> None:
+    """oci: is read in place (nothing copied), so the blob digest is checked on the first pass
+    over the layer: the scan that checks boot support, before any disk is touched."""
     layout = tmp_path / "tampered"
     runner.run(["cp", "-a", str(images.tricky.layout), str(layout)])
     big = oci.blob_path(layout, images.tricky.layer_digests[0])
@@ -125,9 +137,140 @@ def test_tampered_blob_fails_and_leaves_no_scratch(images: Images, tmp_path: Pat
     data[len(data) // 2] ^= 0xFF
     big.write_bytes(bytes(data))
     work = tmp_path / "work"
-    with pytest.raises(InstallerError, match="does not match its digest"):
-        collect(fetch(parse_ref(f"oci:{layout}"), work, PLAIN))
+    _, fetched = collect(fetch(parse_ref(f"oci:{layout}"), work, PLAIN))
+    assert fetched.layout is None and fetched.layers[0].path == big
+    with pytest.raises(LayerError, match="corrupt or was tampered with"):
+        scan_layers(fetched.layers, keep=lambda path: False)
+    assert not work.exists()
+
+
+@pytest.fixture
+def own_registry(tmp_path: Path) -> Iterator[Registry]:
+    """A registry of this test's own, whose stored blobs it may damage."""
+    root = tmp_path / "registry"
+    root.mkdir()
+    yield from start_registry(root)
+
+
+def _registry_blob(registry: Registry, digest: str) -> Path:
+    hexdigest = digest.partition(":")[2]
+    return (
+        registry.root
+        / "storage/docker/registry/v2/blobs/sha256"
+        / hexdigest[:2]
+        / hexdigest
+        / "data"
+    )
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_damaged_blob_through_the_proxy_fails_and_leaves_no_scratch(
+    images: Images, own_registry: Registry, tmp_path: Path, damage: str
+) -> None:
+    ref = own_registry.push_layout(images.tricky.layout, "tricky:7")
+    stored = _registry_blob(own_registry, images.tricky.layer_digests[0])
+    data = bytearray(stored.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        del data[len(data) // 2 :]
+    stored.write_bytes(bytes(data))
+    work = tmp_path / "work"
+    with pytest.raises(InstallerError, match="is corrupt: a blob does not match its digest"):
+        collect(fetch(parse_ref(ref), work, PLAIN))
     assert not (work / "oci").exists()
+    assert _skopeo_children() == []
+
+
+def _skopeo_children() -> list[int]:
+    """skopeo processes whose parent is this test process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "skopeo" and int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def test_fetch_streams_through_the_proxy_without_copying(images: Images, tmp_path: Path) -> None:
+    """docker:// goes through skopeo's image proxy (no skopeo copy); its blobs are checked."""
+    _, fetched = collect(fetch(parse_ref(images.tricky_ref), tmp_path / "s", PLAIN))
+    assert fetched.mode is Mode.STREAM
+    assert fetched.bytes_fetched == sum(layer.size for layer in fetched.layers)
+    assert fetched.layout is not None
+    blobs = sorted(p.name for p in (fetched.layout / "blobs" / "sha256").iterdir())
+    assert blobs == sorted(d.partition(":")[2] for d in images.tricky.layer_digests)
+    assert _skopeo_children() == []
+    fetched.remove_layout()
+
+
+def test_reused_layers_are_not_fetched(images: Images, tmp_path: Path) -> None:
+    first = images.tricky.diff_ids[0]
+    events, fetched = collect(
+        fetch(parse_ref(images.tricky_ref), tmp_path / "s", PLAIN, reuse=lambda d: d == first)
+    )
+    assert [layer.from_record for layer in fetched.layers] == [
+        d == first for d in images.tricky.diff_ids
+    ]
+    assert fetched.layers_reused == 1
+    assert fetched.bytes_fetched == sum(
+        layer.size for layer in fetched.layers if not layer.from_record
+    )
+    assert fetched.layout is not None
+    assert len(list((fetched.layout / "blobs" / "sha256").iterdir())) == len(fetched.layers) - 1
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress[-1].done == progress[-1].total == fetched.bytes_fetched
+    summary = [e for e in events if isinstance(e, Fetched)]
+    assert len(summary) == 1 and summary[0].layers_reused == 1
+    assert summary[0].bytes_fetched == fetched.bytes_fetched
+    assert summary[0].bytes_reused == fetched.layers[0].size
+    assert "1 applied before" in summary[0].line
+    fetched.remove_layout()
+
+
+def test_policy_reject_is_refused_and_signatures_go_through_copy(
+    images: Images, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    (home / ".config" / "containers").mkdir(parents=True)
+    policy_json = home / ".config" / "containers" / "policy.json"
+    monkeypatch.setenv("HOME", str(home))
+    policy_json.write_text(json.dumps({"default": [{"type": "reject"}]}))
+    with pytest.raises(UserError, match="rejected by"):
+        collect(fetch(parse_ref(images.tricky_ref), tmp_path / "w", PLAIN))
+    host = images.registry.host
+    policy_json.write_text(
+        json.dumps(
+            {
+                "default": [{"type": "reject"}],
+                "transports": {
+                    "docker": {
+                        host: [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/none"}]
+                    }
+                },
+            }
+        )
+    )
+    ref = parse_ref(images.tricky_ref)
+    assert how_to_fetch(ref) is Mode.COPY
+    # skopeo copy applies the signature requirement itself, as before the proxy.
+    with pytest.raises(InstallerError):
+        collect(fetch(ref, tmp_path / "w", PLAIN))
+    policy_json.write_text(
+        json.dumps(
+            {
+                "default": [{"type": "reject"}],
+                "transports": {"docker": {host: [{"type": "insecureAcceptAnything"}]}},
+            }
+        )
+    )
+    assert how_to_fetch(ref) is Mode.STREAM
 
 
 def test_closing_the_fetch_early_stops_skopeo_and_cleans_up(images: Images, tmp_path: Path) -> None:

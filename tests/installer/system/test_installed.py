@@ -52,8 +52,19 @@ def test_update_merges_etc_then_rollback_and_chroot(
         (etc / "hosts").write_text("127.0.0.1 localhost edited\n")
         (etc / "skel" / ".profile").unlink()
 
-    assert main(["update", str(disk), v2, "--no-tls-verify"]) == 0
-    assert "Obelisk Test OS 2" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["update", str(disk), v2, "--no-tls-verify", "--progress", "json"]) == 0
+    out = capsys.readouterr().out
+    assert "Obelisk Test OS 2" in out
+    # v2 = v1's base layer + one update layer: the base is rebuilt from its layer record.
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    (fetched,) = [e for e in events if e["event"] == "Fetched"]
+    assert (fetched["layers"], fetched["layers_reused"]) == (2, 1)
+    assert 0 < fetched["bytes_fetched"] < fetched["bytes_reused"]
+    full = tmp_path / "full"
+    full.mkdir()
+    assert main(["deploy", "--root", str(full), v2, "--no-tls-verify"]) == 0
+    full_id = capsys.readouterr().out.split()[-1]
     # Without a reference, update follows the one the default deployment tracks: v2 again.
     assert main(["update", str(disk), "--no-tls-verify"]) == 2
     assert "is the image already deployed" in capsys.readouterr().err
@@ -62,6 +73,7 @@ def test_update_merges_etc_then_rollback_and_chroot(
     newest, older = found
     assert newest["default"] and not older["default"] and older["id"] == first.name
     assert newest["source"] == v2 and newest["title"] == "Obelisk Test OS 2"
+    assert newest["id"] == full_id  # bit-identical to a deploy that fetched every layer
 
     with open_installed(str(disk)) as system:
         etc = etc_dir(system.root, str(newest["id"]))
