@@ -36,6 +36,13 @@ from installer.image.ref import ImageRef, parse_ref
 from installer.plan import Plan
 from installer.sysroot import var_dir
 from installer.system import configure, space
+from installer.system.checks import (
+    ImageContents,
+    image_contents,
+    keymap_problem,
+    locale_file_wanted,
+    locale_problem,
+)
 from storage import discover as discovery
 from storage import durable, fat, leftovers, loop, mkfs, partition, runner, safety
 from storage.cleanup import CleanupStack
@@ -164,6 +171,7 @@ def execute(
             raise
         tree = scan_layers(image.layers, keep=_preflight_file)
         support = require_boot_support(tree, plan.image.ref)
+        settings_fit(plan, image_contents(tree))
         for note in (*support.notes, *configure.check_users(tree, plan.users)):
             yield Warned(step="fetch", message=note)
         boot_files = check_boot_files(
@@ -285,7 +293,21 @@ def execute(
 
 def _preflight_file(path: str) -> bool:
     """The image files whose content is read before the disk is touched."""
-    return boot_file_wanted(path) or path in configure.USER_FILES
+    return boot_file_wanted(path) or locale_file_wanted(path) or path in configure.USER_FILES
+
+
+def settings_fit(plan: Plan, contents: ImageContents) -> None:
+    """Refuse, before the disk is touched, a locale or keymap the image does not have."""
+    problems = [
+        f"system.{key}: {problem}"
+        for key, problem in (
+            ("locale", locale_problem(plan.system.locale, contents)),
+            ("keymap", keymap_problem(plan.system.keymap, contents)),
+        )
+        if problem
+    ]
+    if problems:
+        raise UserError("; ".join(problems) + "; nothing was written to the disk")
 
 
 def _check(plan: Plan) -> ImageRef:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from storage.sizes import format_size
 
 
@@ -23,5 +25,5 @@ def speed_text(bytes_per_second: float) -> str:
 
 
 def time_left_text(seconds: float) -> str:
-    """`7s left`."""
-    return f"{format_duration(seconds)} left"
+    """`7s left`, rounded up: while anything is left the text never says `0s`."""
+    return f"{format_duration(math.ceil(seconds))} left"

@@ -23,20 +23,22 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from installer.errors import InstallerError, UserError, first_line
 from installer.plan import ImageSource, Plan, Target
-from screens.backend import Backend, SystemBackend
+from screens.backend import Backend, ImageSummary, SystemBackend
 from screens.choices import Choices
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
 from screens.dialogs.confirm import ConfirmErase
 from screens.disk import DiskScreen
 from screens.done import DoneScreen
 from screens.error import ErrorScreen
+from screens.help import HelpScreen, help_text
 from screens.image import ImageScreen
+from screens.keyboard import KeyboardScreen
 from screens.progress import InstallOutcome, ProgressScreen
 from screens.repair import RepairScreen
 from screens.start import StartScreen
 from screens.step import WizardStep
 from screens.storage import StorageScreen
-from screens.summary import SummaryScreen
+from screens.summary import JumpTo, SummaryScreen
 from screens.system import SystemScreen
 from screens.users import UsersScreen
 from screens.welcome import WelcomeScreen
@@ -89,6 +91,20 @@ def _welcome(app: ObeliskApp) -> WelcomeScreen:
     return screen
 
 
+def _keyboard(app: ObeliskApp) -> KeyboardScreen:
+    return KeyboardScreen(
+        app.choices.system.keymap,
+        keymaps=app.backend.live_keymaps(),
+        console=app.console_mode,
+        load=app.backend.load_keymap,
+    )
+
+
+def _store_keymap(c: Choices, keymap: str) -> Choices:
+    # Also the installed system's keymap, which the System step shows and may change.
+    return replace(c, system=replace(c.system, keymap=keymap))
+
+
 def _disk(app: ObeliskApp) -> DiskScreen:
     c = app.choices
     return DiskScreen(
@@ -109,16 +125,24 @@ def _store_target(c: Choices, target: Target) -> Choices:
 
 def _storage(app: ObeliskApp) -> StorageScreen:
     return StorageScreen(
-        app.choices.layout_request, disk_size=app.disk_size(), plan=app.plan_layout
+        app.choices.layout_request,
+        disk_size=app.disk_size(),
+        plan=app.plan_layout,
+        verity_limit=app.backend.verity_limit(),
     )
 
 
 def _image(app: ObeliskApp) -> ImageScreen:
-    return ImageScreen(app.choices.image, inspect=app.backend.inspect_image)
+    return ImageScreen(app.choices.image, inspect=app.inspect_image)
 
 
 def _system(app: ObeliskApp) -> SystemScreen:
-    return SystemScreen(app.choices.system, zones=app.backend.timezones())
+    summary = app.inspected.get(app.choices.image.ref)
+    return SystemScreen(
+        app.choices.system,
+        zones=app.backend.timezones(),
+        contents=summary.contents if summary else None,
+    )
 
 
 def _users(app: ObeliskApp) -> UsersScreen:
@@ -137,6 +161,7 @@ def _summary(app: ObeliskApp) -> SummaryScreen:
 
 STEPS: tuple[Step[Any], ...] = (
     Step("welcome", "Welcome", _welcome),
+    Step("keyboard", "Keyboard", _keyboard, _store_keymap),
     Step("disk", "Disk", _disk, _store_target),
     Step("storage", "Storage", _storage, lambda c, request: replace(c, layout_request=request)),
     Step("image", "Image", _image, lambda c, image: replace(c, image=image)),
@@ -146,6 +171,7 @@ STEPS: tuple[Step[Any], ...] = (
 )
 SUMMARY = len(STEPS) - 1
 """The last step: its Next asks to erase, and a refused erase or a failed install return to it."""
+STEP_INDEX = {step.name: index for index, step in enumerate(STEPS)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,7 +189,10 @@ class ObeliskApp(App[Outcome]):
     CSS_PATH = "obelisk.tcss"
     TITLE = "obelisk installer"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help", key_display="F1", priority=True),
+    ]
 
     def __init__(
         self,
@@ -198,6 +227,10 @@ class ObeliskApp(App[Outcome]):
         """Turn SIGTERM/SIGHUP into a cancel that unwinds (only for a real run: tests share the
         process's handlers with pytest)."""
         self.hung_up = False
+        self.editing = False
+        """A step opened from a Summary line: its Next (or Back) returns to the Summary."""
+        self.inspected: dict[str, ImageSummary] = {}
+        """Each image inspected so far, by reference: the System step checks against it."""
 
     # -- set-up --------------------------------------------------------------------------
 
@@ -250,6 +283,12 @@ class ObeliskApp(App[Outcome]):
                 return prefix + KEY_NAMES[key]
         return super().get_key_display(binding)
 
+    def inspect_image(self, source: ImageSource) -> ImageSummary:
+        """The backend's inspection, remembered (called from the Image step's worker thread)."""
+        summary = self.backend.inspect_image(source)
+        self.inspected[source.ref] = summary
+        return summary
+
     def rescan(self) -> Inventory:
         self.inventory = self.backend.discover()
         return self.inventory
@@ -277,9 +316,26 @@ class ObeliskApp(App[Outcome]):
             self.show_error(first_line(exc))
             return
         screen.heading = f"Step {index + 1} of {len(STEPS)}: {step.title}"
+        if index == SUMMARY:
+            self.editing = False
         self.push_screen(screen, lambda value: self._stepped(index, value))
 
+    def _summary_ready(self) -> bool:
+        """Whether the Summary can be drawn now (a new disk may not fit the old layout)."""
+        try:
+            self.plan_layout(self.choices.layout_request)
+        except (InstallerError, StorageError):
+            return False
+        return True
+
     def _stepped(self, index: int, value: Any) -> None:
+        if isinstance(value, JumpTo):
+            self.editing = True
+            self.show_step(STEP_INDEX[value.step])
+            return
+        if value is None and self.editing:
+            self.show_step(SUMMARY)
+            return
         if value is None:
             if index == 0 and self.start_menu:
                 self.show_start()
@@ -294,7 +350,7 @@ class ObeliskApp(App[Outcome]):
         store = STEPS[index].store
         if store is not None:
             self.choices = store(self.choices, value)
-        self.show_step(index + 1)
+        self.show_step(SUMMARY if self.editing and self._summary_ready() else index + 1)
 
     def disk_size(self) -> int:
         target = self.choices.target
@@ -351,7 +407,12 @@ class ObeliskApp(App[Outcome]):
             return
         target = self.choices.target.path if self.choices.target else ""
         self.push_screen(
-            DoneScreen(target=target, log_path=self.log_path, answers_path=self.answers_path),
+            DoneScreen(
+                target=target,
+                log_path=self.log_path,
+                answers_path=self.answers_path,
+                warnings=outcome.warnings,
+            ),
             lambda action: self.exit(Outcome(action=action or "quit")),
         )
 
@@ -365,6 +426,15 @@ class ObeliskApp(App[Outcome]):
         self.push_screen(
             ErrorScreen(message=message, log_path=self.log_path, cancelled=cancelled), chosen
         )
+
+    def action_help(self) -> None:
+        """F1: what the current screen decides and its keys (F1 again closes it)."""
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            screen.dismiss(None)
+            return
+        title = getattr(screen, "heading", "") or getattr(screen, "HEADING", "")
+        self.push_screen(HelpScreen(title or "obelisk installer", help_text(screen)))
 
     async def action_quit(self) -> None:
         if self.installing:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from installer.errors import InstallerError
+from installer.errors import InstallerError, first_line
 from installer.events import Event
 from installer.plan import ImageSource, Plan
+from installer.system.checks import ImageContents
 from storage.layout import Layout, LayoutRequest
 from storage.model import Inventory
 from storage.sizes import format_size
@@ -38,6 +39,8 @@ class ImageSummary:
     """False when the image lacks a kernel, initramfs or the composefs boot hook."""
     problem: str = ""
     """Why it cannot boot, when it cannot."""
+    contents: ImageContents | None = None
+    """Its locales and keymaps, which the System step checks against."""
 
 
 class Backend(Protocol):
@@ -75,6 +78,18 @@ class Backend(Protocol):
 
     def timezones(self) -> tuple[str, ...]: ...
 
+    def verity_limit(self) -> str:
+        """What keeps fs-verity off an ext4 root installed from here, or empty."""
+        ...
+
+    def live_keymaps(self) -> tuple[str, ...]:
+        """The console keymaps of the running (live) system, `us` first."""
+        ...
+
+    def load_keymap(self, name: str) -> str:
+        """Switch the live console's layout; raise `InstallerError` saying why it could not."""
+        ...
+
     def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
         """Run the install; once `cancel` is set, unwind and raise `errors.Cancelled`."""
         ...
@@ -110,7 +125,12 @@ def summarize_report(report: ImageReport) -> ImageSummary:
         f"Digest:    {report.digest}",
         f"Bootable:  {'yes' if report.bootable else 'no'}",
     )
-    return ImageSummary(lines=lines, bootable=report.bootable, problem="; ".join(report.missing))
+    return ImageSummary(
+        lines=lines,
+        bootable=report.bootable,
+        problem="; ".join(report.missing),
+        contents=report.contents,
+    )
 
 
 class SystemBackend:
@@ -175,6 +195,30 @@ class SystemBackend:
             z for z in zoneinfo.available_timezones() if not z.startswith(("posix", "right"))
         )
         return tuple(zones) or ("UTC",)
+
+    def verity_limit(self) -> str:
+        from storage.mkfs import ext4_verity_limit
+
+        return ext4_verity_limit()
+
+    def live_keymaps(self) -> tuple[str, ...]:
+        from installer.image.treeview import DirectoryView
+        from installer.system.checks import BUILTIN_KEYMAP, image_contents
+
+        found = image_contents(DirectoryView(Path("/"))).keymaps - {BUILTIN_KEYMAP}
+        return (BUILTIN_KEYMAP, *sorted(found))
+
+    def load_keymap(self, name: str) -> str:
+        from storage import runner
+        from storage.errors import StorageError
+
+        try:
+            runner.run(["loadkeys", name])
+        except StorageError as exc:
+            raise InstallerError(
+                f"cannot switch the console to {name!r}: {first_line(exc)} (loadkeys is in kbd)"
+            ) from exc
+        return f"console layout {name}"
 
     def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
         from installer.engine import execute

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, Static
 from installer.plan import Target
 from screens.step import WizardStep
 from screens.widgets.form import field
+from storage.layout import too_small
 from storage.model import Disk, Inventory
 from storage.sizes import SizeError, format_size, parse_size
 
@@ -54,6 +55,13 @@ def describe_disk(disk: Disk) -> str:
 
 class DiskScreen(WizardStep[Target]):
     """Pick one candidate disk or the disk-image-file row; excluded disks say why."""
+
+    HELP = (
+        "Decides where obelisk installs: one whole disk, which will be erased completely, or a "
+        "new disk-image file (for a virtual machine). The box under the list names the disk "
+        "exactly and every partition it would lose. Disks obelisk will not touch are listed "
+        "under 'Not offered' with the reason. Nothing is written before the final confirmation."
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "rescan", "Rescan")]
 
@@ -188,16 +196,21 @@ class DiskScreen(WizardStep[Target]):
             elif os.path.exists(path) and not os.path.isfile(path):
                 self.show_error("file-path", f"Image file: {path} exists and is not a regular file")
                 ok = False
-        size = 0
-        try:
-            size = parse_size(raw_size)
-        except SizeError as exc:
-            self.show_error("file-size", f"Size: {exc}")
+        if problem := self.field_problem("file-size"):
+            self.show_error("file-size", problem)
             ok = False
-        else:
-            if size <= 0:
-                self.show_error("file-size", "Size: must be larger than 0, e.g. 6GiB")
-                ok = False
         if not ok:
             return None
+        size = parse_size(raw_size)
         return Target(path=os.path.abspath(raw_path), image_size=size, wipe=True)
+
+    def field_problem(self, widget_id: str) -> str | None:
+        if widget_id != "file-size":
+            return None
+        try:
+            size = parse_size(self.query_one("#file-size", Input).value.strip())
+        except SizeError as exc:
+            return f"Size: {exc}"
+        # The layout's own minimum, the one answer files are held to (`storage.layout`).
+        problem = too_small(size)
+        return f"Size: {problem}" if problem else ""

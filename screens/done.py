@@ -14,7 +14,9 @@ class DoneScreen(Ending):
         ("quit", "Quit"),
     )
 
-    def __init__(self, *, target: str, log_path: str, answers_path: str) -> None:
+    def __init__(
+        self, *, target: str, log_path: str, answers_path: str, warnings: tuple[str, ...] = ()
+    ) -> None:
         lines = [
             f"The image is installed on {target}.",
             "",
@@ -23,4 +25,6 @@ class DoneScreen(Ending):
         if answers_path:
             lines.append(f"Answer file: {answers_path}")
             lines.append(f"Repeat this install with: obelisk install --answers {answers_path}")
+        if warnings:
+            lines += ["", "Warnings:"] + [f"- {message}" for message in warnings]
         super().__init__(tuple(lines))

@@ -14,6 +14,11 @@ from textual.widgets import Button, Footer, Static
 class Ending(Screen[str]):
     """A message and a row of buttons; dismisses the chosen button's id."""
 
+    HELP = (
+        "The install has ended; the text says how, where the log is, and anything to know "
+        "before starting the installed system. Choose what happens next with the buttons."
+    )
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("left", "app.focus_previous", "Previous", show=False),
         Binding("right", "app.focus_next", "Next", show=False),

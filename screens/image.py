@@ -46,6 +46,13 @@ def ref_problem(ref: str) -> str:
 class ImageScreen(WizardStep[ImageSource]):
     """Enter the reference, optional TLS/auth settings, and inspect it in a thread worker."""
 
+    HELP = (
+        "Decides which container image is installed and how to reach it: the reference (with "
+        "its transport, e.g. docker://, oci:), whether registry certificates are checked, and "
+        "optional credentials. Inspect reads the image now and says whether it can boot; the "
+        "System step then checks the locale and keymap against it."
+    )
+
     def __init__(self, source: ImageSource, *, inspect: Inspect) -> None:
         super().__init__()
         self.source = source

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from textual import work
@@ -43,6 +44,8 @@ class InstallOutcome:
     """One sentence for the person when not ok."""
     result: object = None
     """The engine's `InstallResult` when ok."""
+    warnings: tuple[str, ...] = ()
+    """What the engine warned about (fs-verity off, ...): the Done text lists them."""
 
 
 class EngineEvent(Message):
@@ -77,6 +80,14 @@ class StepState:
     started: float = field(default_factory=lambda: clock())
 
 
+_DIGEST = re.compile(r"\b((?:sha256:)?[0-9a-f]{12})[0-9a-f]{20,}\b")
+
+
+def short_digests(text: str) -> str:
+    """`sha256:0123456789ab` for a 64-digit digest: a full one wraps a step line at 80 columns."""
+    return _DIGEST.sub(r"\1", text)
+
+
 def format_rate(done: int, total: int | None, elapsed: float, unit: str) -> str:
     """`120 MiB / 400 MiB  25.3 MiB/s  11s left` (byte units), or `3 / 12 layers`."""
     if unit != "bytes":
@@ -92,6 +103,13 @@ def format_rate(done: int, total: int | None, elapsed: float, unit: str) -> str:
 
 class ProgressScreen(Screen[InstallOutcome]):
     """Overall and per-step bars, the step list, and a log toggled with `l`."""
+
+    HELP = (
+        "The install is running: nothing is asked any more. The bars show the whole install "
+        "and the current step; the list shows each step done so far. Warnings are collected "
+        "and listed when the install ends. Cancel stops at the next safe point and undoes "
+        "what was done (the disk must then be installed again)."
+    )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "toggle_log", "Log"),
@@ -109,6 +127,7 @@ class ProgressScreen(Screen[InstallOutcome]):
         self.total_steps = 0
         self.step_fraction = 0.0
         self.finished = False
+        self.warnings: list[str] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="titlebar"):
@@ -185,7 +204,12 @@ class ProgressScreen(Screen[InstallOutcome]):
         elif isinstance(event, Warned):
             log.warning("%s: %s", event.step, event.message)
             self._log(f"warning: {event.message}")
-            self.notify(event.message, severity="warning")
+            # Not a toast: it would vanish unread and, at 60x20, cover the buttons.
+            self.warnings.append(event.message)
+            count = len(self.warnings)
+            self.query_one("#nav-status", Static).update(
+                f"{count} warning{'s' if count > 1 else ''}; listed at the end"
+            )
         elif isinstance(event, StepDone):
             state = self.steps.get(event.step)
             if state is not None:
@@ -204,7 +228,8 @@ class ProgressScreen(Screen[InstallOutcome]):
             self.query_one("#overall", Meter).fraction = min(overall, 1.0)
         marks = {"done": "[x]", "running": "[>]", "failed": "[!]"}
         lines = [
-            f"  {marks[s.state]} {s.title}" + (f"  ({s.summary})" if s.summary else "")
+            f"  {marks[s.state]} {s.title}"
+            + (f"  ({short_digests(s.summary)})" if s.summary else "")
             for s in self.steps.values()
         ]
         self.query_one("#steps", Static).update("\n".join(lines))
@@ -214,12 +239,17 @@ class ProgressScreen(Screen[InstallOutcome]):
 
     def on_engine_ended(self, message: EngineEnded) -> None:
         self.finished = True
-        outcome = message.outcome
+        outcome = replace(message.outcome, warnings=tuple(self.warnings))
         if not outcome.ok:
             for state in self.steps.values():
                 if state.state == "running":
                     state.state = "failed"
             self._draw_steps()
+        if self.app.screen is not self:
+            # Help or the cancel question is on top: close it, then leave with the outcome.
+            self.pop_until_active()
+            self.app.call_later(self.dismiss, outcome)
+            return
         self.dismiss(outcome)
 
     def action_toggle_log(self) -> None:

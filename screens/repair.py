@@ -44,6 +44,12 @@ def deployment_label(d: DeploymentInfo) -> str:
 class RepairScreen(Screen[None]):
     """The installs found, one row per deployment; dismisses None when the person goes back."""
 
+    HELP = (
+        "Lists the obelisk installs found on this machine's disks, one row per deployment "
+        "(* marks the default). Pick a row, then: roll back to it, update it from its image, "
+        "rebuild the boot files on its ESP, or open a shell inside it."
+    )
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("r", "act('rollback')", "Rollback"),

@@ -28,6 +28,13 @@ CHOICES = (
 class StartScreen(Screen[str]):
     """Dismisses the chosen entry's id, or `quit`."""
 
+    HELP = (
+        "Decides what this session is for: install an image onto a disk (everything on it is "
+        "erased, after a final question), repair an obelisk system already installed on a "
+        "disk here (roll back, update, rebuild its boot files, open a shell in it), or leave "
+        "for a shell."
+    )
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "choose('quit')", "Quit"),
         Binding("up", "app.focus_previous", "Up", show=False),

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Static
+from textual.widgets import Button, Footer, Input, Static
 
 from screens.widgets.form import FieldError
 
@@ -27,6 +27,8 @@ class WizardStep(Screen[T | None]):
         Binding("ctrl+n", "next", "Next"),
     ]
 
+    HELP: ClassVar[str] = ""
+    """What this step decides, for the F1 panel (`screens.help`)."""
     heading = ""
     """`Step <n> of <count>: <title>`, set by the App from its step table."""
     BACK_LABEL = "Back"
@@ -57,6 +59,20 @@ class WizardStep(Screen[T | None]):
     def clear_errors(self) -> None:
         for error in self.query(FieldError):
             error.show("")
+
+    def field_problem(self, widget_id: str) -> str | None:
+        """The field's problem now (empty when fixed), or None when it cannot be judged alone."""
+        return None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A field's error follows its value: it goes as soon as the value is fixed."""
+        widget_id = event.input.id
+        if not widget_id:
+            return
+        for error in self.query(FieldError):
+            if error.id == f"{widget_id}-error" and error.has_class("-shown"):
+                problem = self.field_problem(widget_id)
+                error.show(problem or "")
 
     def action_back(self) -> None:
         self.dismiss(None)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.widgets import Input, Select, Static
 
 from screens.step import WizardStep
+from screens.widgets.dropdown import DropDown
 from screens.widgets.form import FieldError, field
 from storage.errors import StorageError
 from storage.layout import ROOT_FILESYSTEMS, Filesystem, Layout, LayoutRequest
@@ -21,11 +23,22 @@ PlanLayout = Callable[[LayoutRequest], Layout]
 class StorageScreen(WizardStep[LayoutRequest]):
     """Choose the layout; the preview shows the exact partitions `plan_layout` computes."""
 
-    def __init__(self, request: LayoutRequest, *, disk_size: int, plan: PlanLayout) -> None:
+    HELP = (
+        "Decides the partitions of the target: the EFI system partition (the boot loader and "
+        "kernels), an optional swap partition, and the root filesystem on the rest, which holds "
+        "the composefs object store. The preview shows the exact partitions."
+    )
+    SIZE_FIELDS: ClassVar[dict[str, str]] = {"esp-size": "ESP size", "swap-size": "Swap size"}
+
+    def __init__(
+        self, request: LayoutRequest, *, disk_size: int, plan: PlanLayout, verity_limit: str = ""
+    ) -> None:
         super().__init__()
         self.request = request
         self.disk_size = disk_size
         self.plan_layout = plan
+        self.verity_limit = verity_limit
+        """What keeps fs-verity off here (the running kernel, or mke2fs), or empty."""
 
     def compose_body(self) -> ComposeResult:
         yield Static(
@@ -35,14 +48,18 @@ class StorageScreen(WizardStep[LayoutRequest]):
         )
         yield from field(
             "Root filesystem",
-            Select(
+            DropDown(
                 [(fs.value, fs) for fs in ROOT_FILESYSTEMS],
                 value=self.request.filesystem,
                 allow_blank=False,
                 id="filesystem",
                 compact=True,
             ),
-            hint="ext4 is the default (fs-verity capable)",
+            hint=(
+                f"ext4 is the default; fs-verity will be off: {self.verity_limit}"
+                if self.verity_limit
+                else "ext4 is the default (fs-verity capable)"
+            ),
         )
         yield from field(
             "ESP size",
@@ -62,9 +79,19 @@ class StorageScreen(WizardStep[LayoutRequest]):
         self.query_one("#filesystem").focus()
         self._preview()
 
+    def field_problem(self, widget_id: str) -> str | None:
+        label = self.SIZE_FIELDS.get(widget_id)
+        if label is None:
+            return None
+        try:
+            parse_size(self.query_one(f"#{widget_id}", Input).value)
+        except SizeError as exc:
+            return f"{label}: {exc}"
+        return ""
+
     def _read(self, *, report: bool) -> LayoutRequest | None:
         values: dict[str, int] = {}
-        for widget_id, label in (("esp-size", "ESP size"), ("swap-size", "Swap size")):
+        for widget_id, label in self.SIZE_FIELDS.items():
             try:
                 values[widget_id] = parse_size(self.query_one(f"#{widget_id}", Input).value)
             except SizeError as exc:
@@ -97,6 +124,7 @@ class StorageScreen(WizardStep[LayoutRequest]):
         if layout is None:
             preview.update(f"Does not fit: {problem}")
             return
+        self.query_one("#layout-error", FieldError).show("")
         preview.update(
             "\n".join(
                 f"  {p.number}  {p.label:<11} {p.filesystem.value:<6} {format_size(p.size):>10}"

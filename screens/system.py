@@ -10,34 +10,38 @@ from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from installer.plan import SystemSettings
+from installer.system.checks import ImageContents, hostname_problem, keymap_problem, locale_problem
 from screens.step import WizardStep
 from screens.widgets.form import field
 
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _LOCALE = re.compile(r"^(C|POSIX|[a-z]{2,3}(_[A-Z]{2})?)(\.[A-Za-z0-9-]+)?(@[a-z]+)?$")
 _KEYMAP = re.compile(r"^[A-Za-z0-9_-]+$")
 ZONE_ROWS = 5
 """Timezone matches shown at once; fits 80x24."""
 
 
-def hostname_problem(name: str) -> str:
-    if not name:
-        return "Hostname: enter a name, e.g. obelisk"
-    if len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
-        return (
-            "Hostname: use lower-case letters, digits and '-' (not at either end), "
-            "dot-separated, each part at most 63 characters"
-        )
-    return ""
-
-
 class SystemScreen(WizardStep[SystemSettings]):
     """System identity settings written into the installed /etc."""
 
-    def __init__(self, settings: SystemSettings, *, zones: tuple[str, ...]) -> None:
+    HELP = (
+        "Decides the installed system's name on the network (hostname), its time zone, its "
+        "language and formats (locale) and its console keyboard layout (keymap). Locale and "
+        "keymap are checked against what the inspected image contains; the install checks "
+        "them again before it writes anything."
+    )
+
+    def __init__(
+        self,
+        settings: SystemSettings,
+        *,
+        zones: tuple[str, ...],
+        contents: ImageContents | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.zones = zones
+        self.contents = contents
+        """The image's locales and keymaps, when it was inspected."""
 
     def compose_body(self) -> ComposeResult:
         yield from field("Hostname", Input(self.settings.hostname, id="hostname", compact=True))
@@ -50,13 +54,40 @@ class SystemScreen(WizardStep[SystemSettings]):
         yield from field(
             "Locale",
             Input(self.settings.locale, id="locale", compact=True),
-            hint="e.g. C.UTF-8, en_US.UTF-8, de_DE.UTF-8",
+            hint=self._offered("locales"),
         )
         yield from field(
             "Keymap",
             Input(self.settings.keymap, id="keymap", compact=True),
-            hint="console keyboard layout, e.g. us, de, fr",
+            hint=self._offered("keymaps"),
         )
+
+    def _offered(self, kind: str) -> str:
+        if self.contents is None:
+            example = "C.UTF-8, en_US.UTF-8" if kind == "locales" else "us, de, fr"
+            return f"e.g. {example}; checked against the image at install"
+        names = sorted(getattr(self.contents, kind))
+        shown = ", ".join(names[:6]) + (f" (+{len(names) - 6})" if len(names) > 6 else "")
+        return f"the image has {shown}"
+
+    def field_problem(self, widget_id: str) -> str | None:
+        value = self.query_one(f"#{widget_id}", Input).value.strip()
+        if widget_id == "hostname":
+            problem = hostname_problem(value)
+            return f"Hostname: {problem}" if problem else ""
+        if widget_id == "timezone":
+            return "" if value in self.zones else None
+        if widget_id == "locale":
+            if not _LOCALE.match(value):
+                return f"Locale: {value!r} is not a locale name like en_US.UTF-8"
+            problem = locale_problem(value, self.contents) if self.contents else ""
+            return f"Locale: {problem}" if problem else ""
+        if widget_id == "keymap":
+            if not _KEYMAP.match(value):
+                return f"Keymap: {value!r} is not a keymap name like us or de"
+            problem = keymap_problem(value, self.contents) if self.contents else ""
+            return f"Keymap: {problem}" if problem else ""
+        return None
 
     def on_mount(self) -> None:
         self._filter("")
@@ -105,19 +136,14 @@ class SystemScreen(WizardStep[SystemSettings]):
         locale = self.query_one("#locale", Input).value.strip()
         keymap = self.query_one("#keymap", Input).value.strip()
         ok = True
-        if problem := hostname_problem(hostname):
-            self.show_error("hostname", problem)
-            ok = False
+        for widget_id in ("hostname", "locale", "keymap"):
+            if problem := self.field_problem(widget_id):
+                self.show_error(widget_id, problem)
+                ok = False
         if timezone not in self.zones:
             self.show_error(
                 "timezone", f"Timezone: {timezone!r} is not a known zone; pick one from the list"
             )
-            ok = False
-        if not _LOCALE.match(locale):
-            self.show_error("locale", f"Locale: {locale!r} is not a locale name like en_US.UTF-8")
-            ok = False
-        if not _KEYMAP.match(keymap):
-            self.show_error("keymap", f"Keymap: {keymap!r} is not a keymap name like us or de")
             ok = False
         if not ok:
             return None

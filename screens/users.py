@@ -10,13 +10,16 @@ from textual.app import ComposeResult
 from textual.widgets import Input, Static
 
 from installer.plan import RootAccount, User
+from installer.system.checks import password_weakness
 from screens.choices import Accounts
 from screens.step import WizardStep
-from screens.widgets.form import field
+from screens.widgets.form import FieldError, FieldWarning, field
 from screens.widgets.tick import Tick
 
 _USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-", "sk-ssh-ed25519@", "sk-ecdsa-sha2-")
+PAIRS = {"root-password": "root-password2", "user-password": "user-password2"}
+"""Each password field and the field that repeats it."""
 RESERVED_NAMES = frozenset({"root", "daemon", "bin", "sys", "nobody", "sshd", "systemd-network"})
 
 HashPassword = Callable[[str], str]
@@ -29,6 +32,13 @@ def is_ssh_key(line: str) -> bool:
 
 class UsersScreen(WizardStep[Accounts]):
     """Decide how people log in; passwords leave this screen only as SHA-512 crypt hashes."""
+
+    HELP = (
+        "Decides how people log in to the installed system: a root password (or root locked), "
+        "an administrator who may use sudo, and an SSH public key. Passwords are typed twice "
+        "and leave this screen only as SHA-512 crypt hashes. A weak password is named but "
+        "allowed."
+    )
 
     def __init__(self, accounts: Accounts, *, hash_password: HashPassword) -> None:
         super().__init__()
@@ -51,6 +61,7 @@ class UsersScreen(WizardStep[Accounts]):
             Input(id="root-password", password=True, compact=True),
             hint=hint,
         )
+        yield FieldWarning(id="root-password-warning", classes="warning", markup=False)
         yield from field("Again", Input(id="root-password2", password=True, compact=True))
         yield Static("Administrator (sudo)", classes="section")
         name = self.admin.name if self.admin else ""
@@ -60,6 +71,7 @@ class UsersScreen(WizardStep[Accounts]):
             hint="optional; lower-case, e.g. admin",
         )
         yield from field("Password", Input(id="user-password", password=True, compact=True))
+        yield FieldWarning(id="user-password-warning", classes="warning", markup=False)
         yield from field("Again", Input(id="user-password2", password=True, compact=True))
         yield Static("SSH key (for the administrator, or root without one)", classes="section")
         keys = (self.admin.ssh_keys if self.admin else root.ssh_keys) or ("",)
@@ -85,6 +97,23 @@ class UsersScreen(WizardStep[Accounts]):
             if locked:
                 box.value = ""
             box.disabled = locked
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """Weak passwords are named as they are typed; a mismatch goes once both agree."""
+        widget_id = event.input.id or ""
+        pair = PAIRS.get(widget_id) or next((k for k, v in PAIRS.items() if v == widget_id), "")
+        if widget_id in PAIRS:
+            name = self._value("user-name").strip() if widget_id == "user-password" else "root"
+            weakness = password_weakness(event.value, name=name)
+            label = "Root password" if widget_id == "root-password" else "User password"
+            self.query_one(f"#{widget_id}-warning", FieldWarning).show(
+                f"{label}: {weakness} (allowed)" if weakness else ""
+            )
+        if pair:
+            first = widget_id if widget_id in PAIRS else pair
+            second = PAIRS[first]
+            if self._value(first) == self._value(second):
+                self.query_one(f"#{second}-error", FieldError).show("")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -129,11 +158,12 @@ class UsersScreen(WizardStep[Accounts]):
         name = self._value("user-name").strip()
         user_pw = self._password("user-password", "user-password2", "User password")
         keys = self._keys()
-        if root_pw is None or user_pw is None or keys is None:
-            return None
+        # Every problem of the step is shown at once: no early return before the last check.
+        ok = root_pw is not None and user_pw is not None and keys is not None
         old_root = self.accounts.root
-        ok = True
-        if locked and root_pw:
+        if root_pw is None:
+            pass  # the mismatch is already shown under "Again"
+        elif locked and root_pw:
             self.show_error("root-password", "Root password: leave empty when root is locked")
             ok = False
         elif not locked and not root_pw and not old_root.password_hash:
@@ -147,7 +177,12 @@ class UsersScreen(WizardStep[Accounts]):
                     "not a system name",
                 )
                 ok = False
-            elif not user_pw and not keys and not (self.admin and self.admin.password_hash):
+            elif (
+                user_pw == ""
+                and not keys
+                and keys is not None
+                and not (self.admin and self.admin.password_hash)
+            ):
                 self.show_error("user-password", "User password: type it twice, or give an SSH key")
                 ok = False
         elif user_pw:
@@ -158,7 +193,7 @@ class UsersScreen(WizardStep[Accounts]):
                 "user-name", "User name: with root locked, add an administrator to log in"
             )
             ok = False
-        if not ok:
+        if not ok or root_pw is None or user_pw is None or keys is None:
             return None
         root_hash = (
             None if locked else (self.hash_password(root_pw) if root_pw else old_root.password_hash)

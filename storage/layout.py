@@ -135,6 +135,38 @@ def _align_down(value: int) -> int:
     return value // ALIGNMENT * ALIGNMENT
 
 
+def _needs(esp_size: int, swap_size: int, root_size: int) -> str:
+    parts = [f"ESP {format_size(esp_size)}"]
+    if swap_size:
+        parts.append(f"swap {format_size(swap_size)}")
+    parts.append(f"root {format_size(root_size)}")
+    needed = (esp_size + swap_size + root_size + 2 * ALIGNMENT) // MiB
+    return (
+        f"this layout needs at least {needed} MiB "
+        f"({' + '.join(parts)} + 2 MiB for the partition tables)"
+    )
+
+
+def smallest_disk(sector_size: int = 512) -> int:
+    """The smallest disk any layout fits (minimum ESP, no swap, minimum root), in bytes.
+
+    A disk-image file smaller than this can never be installed to, whatever the Storage step
+    or the answer file's `[storage]` asks for.
+    """
+    min_esp = MIN_ESP_SIZE_4KN if sector_size >= 4096 else MIN_ESP_SIZE
+    return min_esp + MIN_ROOT_SIZE + 2 * ALIGNMENT
+
+
+def too_small(size: int, sector_size: int = 512) -> str:
+    """Why a disk of `size` bytes fits no layout at all, or empty."""
+    if size >= smallest_disk(sector_size):
+        return ""
+    min_esp = MIN_ESP_SIZE_4KN if sector_size >= 4096 else MIN_ESP_SIZE
+    return f"{format_size(size)} is too small: the smallest " + _needs(
+        min_esp, 0, MIN_ROOT_SIZE
+    ).removeprefix("this ")
+
+
 def plan_layout(request: LayoutRequest, *, disk_size: int, sector_size: int = 512) -> Layout:
     """Size the DESIGN 3.1 layout for a disk: ESP, optional swap, root last.
 
@@ -184,14 +216,9 @@ def plan_layout(request: LayoutRequest, *, disk_size: int, sector_size: int = 51
     first = ALIGNMENT
     total = esp_size + swap_size + root_min
     if usable_end - first < total:
-        parts = [f"ESP {format_size(esp_size)}"]
-        if swap_size:
-            parts.append(f"swap {format_size(swap_size)}")
-        parts.append(f"root {format_size(root_min)}")
-        needed = (total + 2 * ALIGNMENT) // MiB
         raise LayoutError(
-            f"disk is too small: {format_size(disk_size)} ({disk_size} bytes), this layout "
-            f"needs at least {needed} MiB ({' + '.join(parts)} + 2 MiB for the partition tables)"
+            f"disk is too small: {format_size(disk_size)} ({disk_size} bytes), "
+            + _needs(esp_size, swap_size, root_min)
         )
 
     specs: list[PartitionSpec] = []

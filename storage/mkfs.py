@@ -56,6 +56,23 @@ def ext4_supports_verity() -> bool:
     return supported
 
 
+KERNEL_EXT4_VERITY = Path("/sys/fs/ext4/features/verity")
+"""Present when the running kernel can enable fs-verity on ext4 files."""
+
+
+def ext4_verity_limit(kernel_feature: Path = KERNEL_EXT4_VERITY) -> str:
+    """What keeps fs-verity off a new ext4 root on this machine, or empty when nothing does.
+
+    The objects are written, and verity enabled on them, by the kernel running the install:
+    without its support no mke2fs option helps.
+    """
+    if not kernel_feature.exists():
+        return "the running kernel has no fs-verity for ext4"
+    if not ext4_supports_verity():
+        return "this mke2fs cannot turn on the verity feature"
+    return ""
+
+
 def _volume_id(value: str | None) -> str:
     """A FAT volume id as 8 hex digits; random (from a uuid4) when not given."""
     if value is None:

@@ -25,7 +25,8 @@ from pydantic_core import PydanticCustomError
 
 from installer.errors import UserError
 from installer.image.ref import parse_ref
-from storage.layout import MIN_ESP_SIZE, MIN_ROOT_SIZE
+from installer.system.checks import hostname_problem
+from storage.layout import MIN_ESP_SIZE, MIN_ROOT_SIZE, too_small
 from storage.sizes import SizeError, format_size, parse_size
 
 ZONEINFO = Path("/usr/share/zoneinfo")
@@ -74,6 +75,13 @@ Size = Annotated[
 ]
 
 
+def _fits_a_layout(value: int) -> int:
+    """A disk-image file no layout fits is refused here, by `storage.layout`'s own minimum."""
+    if problem := too_small(value):
+        raise ValueError(problem)
+    return value
+
+
 def _at_least(minimum: int) -> Callable[[int], int]:
     def check(value: int) -> int:
         if value < minimum:
@@ -104,16 +112,11 @@ SwapSize = Annotated[
     ),
 ]
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-
 
 def check_hostname(value: str) -> str:
-    """RFC 1123: dot-separated labels of letters, digits and inner hyphens, 253 chars at most."""
-    if not value or len(value) > 253 or not all(_LABEL.match(p) for p in value.split(".")):
-        raise ValueError(
-            f"{value!r} is not a valid hostname (letters, digits and inner hyphens, "
-            "labels of 1-63 characters separated by dots)"
-        )
+    """RFC 1123 labels, and at most the kernel's 64 characters (`installer.system.checks`)."""
+    if problem := hostname_problem(value):
+        raise ValueError(f"{value!r} is not a valid hostname: {problem}")
     return value
 
 
@@ -313,7 +316,9 @@ class TargetAnswers(Section):
     file: FilePath | None = Field(
         default=None, description="disk-image file to create, relative to the answer file"
     )
-    size: Size | None = Field(default=None, description="size of the disk-image file")
+    size: Annotated[Size, AfterValidator(_fits_a_layout)] | None = Field(
+        default=None, description="size of the disk-image file"
+    )
     wipe: bool = Field(default=False, description="erase a disk (or file) that already holds data")
 
 

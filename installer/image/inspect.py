@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from installer.image.fetch import FetchedImage, fetch
 from installer.image.osrelease import read_os_release
 from installer.image.ref import FetchOptions, ImageRef
 from installer.image.treeview import TreeView
+from installer.system.checks import ImageContents, image_contents, locale_file_wanted
 from storage import leftovers
 from storage.sizes import format_size
 
@@ -72,6 +73,10 @@ class ImageReport:
     """Toplevel paths (/home, /root...) on the read-only image rather than linked into /var."""
     layers: tuple[LayerInfo, ...]
     labels: dict[str, str]
+    contents: ImageContents = field(
+        default_factory=lambda: ImageContents(locales=frozenset(), keymaps=frozenset())
+    )
+    """Its locales and console keymaps, for checking the system settings against."""
 
     @property
     def bootable(self) -> bool:
@@ -166,7 +171,11 @@ def homes_text(unlinked: tuple[str, ...]) -> str:
 
 def _keep(path: str) -> bool:
     # Only the small files inspect reads; kernels and initrds are found by metadata alone.
-    return path in ("/etc/os-release", "/usr/lib/os-release") or path.startswith("/usr/lib/bootc/")
+    return (
+        path in ("/etc/os-release", "/usr/lib/os-release")
+        or path.startswith("/usr/lib/bootc/")
+        or locale_file_wanted(path)
+    )
 
 
 def _kernel_versions(tree: TreeView) -> tuple[str, ...]:
@@ -223,6 +232,7 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
         unlinked=support.unlinked,
         layers=tuple(layers),
         labels=labels,
+        contents=image_contents(tree),
     )
 
 

@@ -17,6 +17,11 @@ from storage.sizes import format_size
 class Confirm(ModalScreen[bool]):
     """Ask one question; dismiss True only when the person picks the `yes` button."""
 
+    HELP = (
+        "A question before something that cannot be undone. The safe answer has the focus; "
+        "Esc gives the safe answer too."
+    )
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "no", "Cancel"),
         Binding("left", "app.focus_previous", "Previous", show=False),

@@ -21,6 +21,22 @@ class FieldError(Static):
         self.set_class(bool(message), "-shown")
 
 
+class FieldWarning(Static):
+    """A one-line warning under a field (a weak password): shown while it holds, never blocking.
+
+    Not a `FieldError`, so checking the step again on Next leaves it standing.
+    """
+
+    DEFAULT_CSS = """
+    FieldWarning { display: none; }
+    FieldWarning.-shown { display: block; }
+    """
+
+    def show(self, message: str) -> None:
+        self.update(message)
+        self.set_class(bool(message), "-shown")
+
+
 def field(label: str, widget: Widget, *, hint: str = "") -> ComposeResult:
     """Yield `label  [widget]` on one row, an optional hint, and the field's error line.
 

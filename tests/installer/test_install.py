@@ -65,8 +65,8 @@ def answers(tmp_path: Path, ref: str, **extra: str) -> Path:
         [system]
         hostname = "obelisk-test"
         timezone = "Europe/Berlin"
-        locale = "C.UTF-8"
-        keymap = "de"
+        locale = "{extra.get("locale", "C.UTF-8")}"
+        keymap = "{extra.get("keymap", "de")}"
 
         [root]
         locked = true
@@ -192,6 +192,19 @@ def test_an_admin_the_image_cannot_make_is_refused_before_the_disk(
         assert main(argv) == 2
         err = capsys.readouterr().err.splitlines()
         assert err[-1].startswith("obelisk: error: users.ada.admin: the image has neither"), err
+    assert not (tmp_path / "disk.img").exists()
+
+
+def test_install_refuses_a_locale_and_keymap_the_image_lacks_before_touching_the_disk(
+    tmp_path: Path, test_image: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The image has C.utf8 and the `de` keymap only: the pattern-valid names are refused."""
+    file = answers(tmp_path, test_image, locale="de_DE.UTF-8", keymap="fr")
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 2
+    err = capsys.readouterr().err
+    assert "system.locale: 'de_DE.UTF-8' is not in the image; it has C.utf8" in err
+    assert "system.keymap: 'fr' is not in the image; it has us, de" in err
+    assert "nothing was written to the disk" in err
     assert not (tmp_path / "disk.img").exists()
 
 

@@ -80,3 +80,14 @@ def test_json_mode_keeps_the_name_scripts_read_for_a_warning() -> None:
     out = io.StringIO()
     EventPrinter("json", out)(Warned(step="fetch", message="careful"))
     assert json.loads(out.getvalue()) == {"event": "Warning", "step": "fetch", "message": "careful"}
+
+
+def test_time_left_never_says_zero_while_bytes_remain() -> None:
+    """55 MiB to go at 200 MiB/s is 0.275 s: that is `1s left`, not `0s left`."""
+    from installer.rate import time_left_text
+
+    assert time_left_text(55 / 200) == "1s left"
+    assert time_left_text(7.0) == "7s left"
+    assert time_left_text(59.2) == "1m00s left"
+    event = Progress(step="fetch", done=145 * MiB, total=200 * MiB)
+    assert progress_text(event, 200 * MiB, 55 / 200).endswith("200 MiB/s, 1s left")

@@ -7,10 +7,18 @@ import io
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
+from textual.widgets import Button, Input, Select
 
 from screens.app import ObeliskApp
 from screens.console import SAFE_GLYPHS
-from tests.screens.tui_fakes import ORDER, FakeBackend, advance, make_app, screen_text
+from tests.screens.tui_fakes import (
+    ORDER,
+    FakeBackend,
+    advance,
+    fill_users,
+    make_app,
+    screen_text,
+)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
@@ -90,3 +98,60 @@ async def test_normal_mode_is_not_console_safe() -> None:
         await advance(pilot, "disk")
         assert unsafe(app)
         assert "TRUECOLOR" in colour_kinds(app)
+
+
+async def test_disabled_and_focused_widgets_are_console_safe() -> None:
+    """Every focus stop of every step, then the same step with every button disabled: Textual's
+    `tall` border of a disabled button (`▊▔▔▎`) and its focus glyphs must not appear."""
+    app = make_app(console=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for step in ORDER:
+            screen = app.screen
+            for _ in screen.focus_chain:
+                await pilot.press("tab")
+                await check(app, pilot, f"{step}, focus on {screen.focused}")
+            for button in screen.query(Button):
+                button.disabled = True
+            await check(app, pilot, f"{step}, buttons disabled")
+            for button in screen.query(Button):
+                button.disabled = False
+            if step == "users":
+                await fill_users(pilot)
+            if step == "summary":
+                break
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+
+
+async def test_open_drop_down_is_console_safe_and_has_a_marker() -> None:
+    app = make_app(console=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await advance(pilot, "storage")
+        assert "ext4              v" in screen_text(app), "the closed drop-down shows a marker"
+        app.screen.query_one(Select).focus()
+        await pilot.press("enter")
+        await check(app, pilot, "drop-down open")
+
+
+async def test_every_field_has_a_visible_background_on_the_console() -> None:
+    """An empty input (or a disabled one) must not look like blank screen on 16 colours."""
+    app = make_app(console=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for step in ORDER:
+            screen = app.screen
+            blank = screen.get_style_at(0, screen.size.height - 3).bgcolor  # the nav row
+            for widget in screen.query(Input):
+                if not widget.display or widget.region.area == 0:
+                    continue
+                x, y = widget.region.x + widget.region.width - 1, widget.region.y
+                style = screen.get_style_at(x, y)
+                assert style.bgcolor is not None and not style.bgcolor.is_default, (
+                    f"{step}: #{widget.id} has no background"
+                )
+                assert style.bgcolor != blank, f"{step}: #{widget.id} looks like the background"
+            if step == "users":
+                await fill_users(pilot)
+            if step == "summary":
+                break
+            await pilot.press("ctrl+n")
+            await pilot.pause()

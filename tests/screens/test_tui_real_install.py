@@ -61,6 +61,8 @@ async def test_interactive_install_into_a_disk_image_file(tmp_path: Path, image_
         await pilot.pause()
         await pilot.press("enter")  # Start
         await pilot.pause()
+        await pilot.press("ctrl+n")  # Keyboard: keep us
+        await pilot.pause()
         assert isinstance(app.screen, DiskScreen)
         assert app.screen.query_one(DataTable).row_count == 1  # only the file row
         app.screen.query_one("#file-path", Input).value = str(disk)
@@ -80,6 +82,15 @@ async def test_interactive_install_into_a_disk_image_file(tmp_path: Path, image_
         assert "Obelisk Test OS" in result and "Bootable:  yes" in result, screen_text(app)
         await pilot.press("ctrl+n")  # -> System (defaults)
         await pilot.pause()
+        # The System step checks against what the real inspection found in the image.
+        flat = " ".join(screen_text(app).split())
+        assert "the image has C, C.utf8, POSIX" in flat and "the image has de, us" in flat
+        app.screen.query_one("#locale", Input).value = "de_DE.UTF-8"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert "Locale: 'de_DE.UTF-8' is not in the image; it has C.utf8" in screen_text(app)
+        app.screen.query_one("#locale", Input).value = "C.UTF-8"
+        app.screen.query_one("#keymap", Input).value = "de"
         app.screen.query_one("#hostname", Input).value = "tui-test"
         await pilot.press("ctrl+n")  # -> Users
         await pilot.pause()

@@ -1,4 +1,4 @@
-"""Snapshot tests of every screen at 80x24 (normal and console mode) and one at 120x40.
+"""Snapshot tests of every screen at 80x24 and 60x20 (normal and console mode) and one at 120x40.
 
 The machine is a recorded udev/sysfs snapshot and the paths are fixed, so the pictures do not
 depend on the machine running the tests. Update with `pytest --snapshot-update` after checking
@@ -61,6 +61,23 @@ async def progress(pilot: Pilot[Any]) -> None:
     await pilot.pause(0.3)
 
 
+async def help_panel(pilot: Pilot[Any]) -> None:
+    await advance(pilot, "storage")
+    await pilot.press("f1")
+    await pilot.pause()
+
+
+async def system_errors(pilot: Pilot[Any]) -> None:
+    await inspected(pilot)
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+    screen = pilot.app.screen
+    screen.query_one("#hostname", Input).value = "h" * 70
+    screen.query_one("#locale", Input).value = "de_DE.UTF-8"
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+
+
 async def done(pilot: Pilot[Any]) -> None:
     await confirm(pilot)
     await pilot.press("right", "enter")
@@ -70,18 +87,33 @@ async def done(pilot: Pilot[Any]) -> None:
 
 SCREENS: dict[str, tuple[Before, dict[str, Any]]] = {
     "welcome": (to("welcome"), {}),
+    "keyboard": (to("keyboard"), {}),
     "disk": (to("disk"), {}),
     "disk_file": (file_row, {}),
     "storage": (to("storage"), {}),
     "image": (inspected, {}),
     "system": (to("system"), {}),
+    "system_errors": (system_errors, {}),
     "users": (users_errors, {}),
     "summary": (to("summary"), {}),
     "confirm": (confirm, {}),
     "progress": (progress, {"block": True}),
+    "help": (help_panel, {}),
     "done": (done, {}),
     "error": (done, {"fail_at": "partition"}),
 }
+
+
+def steady(before: Before) -> Before:
+    """`before`, then the text cursor stops blinking: a blink caught mid-way is a false diff."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await before(pilot)
+        for box in pilot.app.screen.query(Input):
+            box.cursor_blink = False
+        await pilot.pause()
+
+    return run
 
 
 @pytest.fixture(autouse=True)
@@ -96,7 +128,15 @@ def _still_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_screen(snap_compare: Any, name: str, console: bool) -> None:
     before, backend_args = SCREENS[name]
     app = make_app(FakeBackend(**backend_args), console=console)
-    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=steady(before))
+
+
+@pytest.mark.parametrize("console", [False, True], ids=["normal", "console"])
+@pytest.mark.parametrize("name", list(SCREENS))
+def test_screen_at_60x20(snap_compare: Any, name: str, console: bool) -> None:
+    before, backend_args = SCREENS[name]
+    app = make_app(FakeBackend(**backend_args), console=console)
+    assert snap_compare(app, terminal_size=(60, 20), run_before=steady(before))
 
 
 def test_summary_at_120x40(snap_compare: Any) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, Select, Static, TextArea
+from textual.widgets import DataTable, Input, OptionList, Select, Static
 
 from installer.answers.writer import answers_toml
 from installer.plan.render import plan_text
 from screens.app import ObeliskApp, Outcome
 from screens.disk import DiskScreen
 from screens.image import ImageScreen
+from screens.keyboard import KeyboardScreen
 from screens.storage import StorageScreen
 from screens.summary import SummaryScreen
 from screens.system import SystemScreen
@@ -53,7 +54,7 @@ async def test_welcome_names_firmware_and_log_and_starts() -> None:
         assert "/var/log/obelisk/tui-test.log" in text
         await pilot.press("enter")  # Start is focused
         await pilot.pause()
-        assert isinstance(app.screen, DiskScreen)
+        assert isinstance(app.screen, KeyboardScreen), "the keyboard layout is asked first"
 
 
 async def test_welcome_on_bios_warns_that_the_disk_boots_with_uefi() -> None:
@@ -92,7 +93,7 @@ async def test_disk_lists_candidates_excluded_and_what_is_erased() -> None:
         assert "it has no partitions" in static(app, "details")
         await pilot.press("escape")
         await pilot.pause()
-        assert isinstance(app.screen, WelcomeScreen)
+        assert isinstance(app.screen, KeyboardScreen)
 
 
 async def test_disk_choice_is_remembered_when_coming_back() -> None:
@@ -261,7 +262,7 @@ async def test_system_validates_each_field() -> None:
         await set_input(app, "keymap", "de latin")
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert error(app, "hostname").startswith("Hostname: use lower-case letters")
+        assert error(app, "hostname").startswith("Hostname: use letters, digits")
         assert error(app, "timezone").startswith("Timezone: 'Mars/Base' is not a known zone")
         assert error(app, "locale").startswith("Locale: 'english'")
         assert error(app, "keymap").startswith("Keymap: 'de latin'")
@@ -374,7 +375,9 @@ async def test_summary_shows_exactly_plan_text_and_saves_answers(tmp_path: Path)
         await advance(pilot, "summary")
         screen = app.screen
         assert isinstance(screen, SummaryScreen)
-        assert screen.query_one("#plan", TextArea).text == plan_text(screen.plan)
+        plan = screen.query_one("#plan", OptionList)
+        lines = [str(plan.get_option_at_index(i).prompt) for i in range(plan.option_count)]
+        assert "\n".join(line.rstrip() for line in lines) + "\n" == plan_text(screen.plan)
         assert screen.plan.layout is not None and screen.plan.source == "tui"
         await set_input(app, "save-path", str(tmp_path / "saved.toml"))
         await pilot.click("#save")

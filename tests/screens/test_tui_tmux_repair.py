@@ -74,7 +74,7 @@ def test_welcome_to_repair_and_back_on_the_linux_console(
         assert "Esc Quit" in screen and "Shell" in screen
         console_safe(screen)
         tmux.keys("Enter")  # Install
-        screen = tmux.wait_for("Step 1 of 7: Welcome")
+        screen = tmux.wait_for("Step 1 of 8: Welcome")
         assert "Menu" in screen
         tmux.keys("Escape")
         tmux.wait_for("What would you like to do?")

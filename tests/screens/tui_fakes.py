@@ -23,6 +23,7 @@ from installer.answers.writer import answers_toml
 from installer.errors import Cancelled, InstallerError, UserError
 from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
 from installer.plan import ImageSource, Plan, render
+from installer.system.checks import ImageContents
 from screens.app import STEPS as WIZARD_STEPS
 from screens.app import ObeliskApp
 from screens.backend import ImageSummary
@@ -35,6 +36,11 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 MACHINE = DATA / "udev" / "sata-server"
 ZONES = ("America/New_York", "Europe/Berlin", "Europe/Paris", "Asia/Tokyo", "UTC")
 
+
+DEMO_CONTENTS = ImageContents(
+    locales=frozenset({"C", "POSIX", "C.utf8"}), keymaps=frozenset({"us", "de", "de-latin1"})
+)
+"""What the demo image offers: C.utf8 only, and a few console keymaps."""
 
 STEPS = (("check", "Check the plan"), ("partition", "Partition the disk"), ("fetch", "Fetch"))
 
@@ -50,6 +56,7 @@ class FakeBackend:
         self.executed: list[Plan] = []
         self.inspected: list[ImageSource] = []
         self.hashed: list[str] = []
+        self.loaded_keymaps: list[str] = []
         self.saved_answers: dict[str, str] = {}
         self.blocking = threading.Event()
         """Set once the scripted install waits for cancellation."""
@@ -74,6 +81,7 @@ class FakeBackend:
         return ImageSummary(
             lines=("OS:        Debian GNU/Linux 13 (trixie)", "Kernel:    6.12.48+deb13-amd64"),
             bootable=True,
+            contents=DEMO_CONTENTS,
         )
 
     def plan_text(self, plan: Plan) -> str:
@@ -95,6 +103,17 @@ class FakeBackend:
 
     def timezones(self) -> tuple[str, ...]:
         return ZONES
+
+    def live_keymaps(self) -> tuple[str, ...]:
+        return ("us", "de", "de-latin1", "fr")
+
+    def load_keymap(self, name: str) -> str:
+        self.loaded_keymaps.append(name)
+        return f"console layout {name}"
+
+    def verity_limit(self) -> str:
+        """As on these build machines: the kernel is the limit."""
+        return "the running kernel has no fs-verity for ext4"
 
     def execute(self, plan: Plan, cancel: threading.Event) -> Generator[Event, None, object]:
         self.executed.append(plan)

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from storage.layout import (
     ESP_TYPE,
+    MIN_ESP_SIZE,
+    MIN_ESP_SIZE_4KN,
     MIN_ROOT_SIZE,
     ROOT_TYPES,
     SWAP_TYPE,
@@ -19,6 +21,8 @@ from storage.layout import (
     LayoutRequest,
     parse_fs,
     plan_layout,
+    smallest_disk,
+    too_small,
 )
 from storage.sizes import GiB, MiB
 
@@ -206,3 +210,15 @@ def test_any_layout_that_plans_is_valid(
     assert layout.esp.size == esp_mib * MiB
     if root_gib is not None:
         assert layout.root.size == root_gib * GiB
+
+
+@pytest.mark.parametrize("sector", [512, 4096])
+def test_smallest_disk_is_exactly_the_smallest_layout_that_fits(sector: int) -> None:
+    """The one minimum the Disk step and answer files check a disk-image file against."""
+    size = smallest_disk(sector)
+    smallest = LayoutRequest(esp_size=MIN_ESP_SIZE_4KN if sector == 4096 else MIN_ESP_SIZE)
+    assert plan_layout(smallest, disk_size=size, sector_size=sector).root.size >= MIN_ROOT_SIZE
+    with pytest.raises(LayoutError):
+        plan_layout(smallest, disk_size=size - MiB, sector_size=sector)
+    assert too_small(size, sector) == ""
+    assert too_small(MiB, sector).startswith("1 MiB is too small: the smallest layout needs")

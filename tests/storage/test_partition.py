@@ -184,3 +184,16 @@ def test_kernel_view_is_checked_against_the_layout(tmp_path: Path) -> None:
             f"{device}p2 spans {GiB + MiB}+{DISK - GiB - 2 * MiB}, not {GiB + MiB}+{512 * MiB}",
             f"{device}p3 is missing",
         ]
+
+
+def test_the_fs_verity_limit_names_the_running_kernel_first(tmp_path: Path) -> None:
+    """Without the kernel's ext4 verity feature no mke2fs option helps: that is what to say."""
+    assert mkfs.ext4_verity_limit(tmp_path / "absent") == (
+        "the running kernel has no fs-verity for ext4"
+    )
+    present = tmp_path / "verity"
+    present.write_text("supported\n")
+    expected = (
+        "" if mkfs.ext4_supports_verity() else "this mke2fs cannot turn on the verity feature"
+    )
+    assert mkfs.ext4_verity_limit(present) == expected

@@ -161,15 +161,18 @@ def test_layout_follows_storage(tmp_path: Path) -> None:
 
 def test_a_file_too_small_names_its_size(tmp_path: Path) -> None:
     with pytest.raises(UserError) as info:
-        plan_for(tmp_path, 'file = "d.img"\nsize = "2GiB"')
+        plan_for(tmp_path, 'file = "d.img"\nsize = "3GiB"')
     assert str(info.value) == (
-        f"{tmp_path}/answers.toml:7: target.size: disk is too small: 2 GiB (2147483648 bytes), "
+        f"{tmp_path}/answers.toml:7: target.size: disk is too small: 3 GiB (3221225472 bytes), "
         "this layout needs at least 3074 MiB (ESP 1 GiB + root 2 GiB + 2 MiB for the partition "
         "tables)"
     )
+    # Smaller than any layout: refused by the model already, by the same rule the TUI uses.
+    with pytest.raises(UserError, match=r"answers.toml:7: target.size: 2 GiB is too small: the "):
+        plan_for(tmp_path, 'file = "d.img"\nsize = "2GiB"')
     # With [storage] written, still the file's size: that is what a person grows.
     with pytest.raises(UserError, match=r"answers.toml:7: target.size: disk is too small"):
-        plan_for(tmp_path, 'file = "d.img"\nsize = "2GiB"', '[storage]\nswap = "1GiB"\n')
+        plan_for(tmp_path, 'file = "d.img"\nsize = "3GiB"', '[storage]\nswap = "1GiB"\n')
 
 
 def test_a_disk_too_small_names_the_disk_or_the_storage_asked_for(tmp_path: Path) -> None:
