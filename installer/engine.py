@@ -29,6 +29,7 @@ from installer.events import Event, Output, Progress, StepDone, StepStarted, War
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest
 from installer.image.ref import ImageRef, parse_ref
 from installer.plan import Plan
+from installer.private import copy_private, private_dir
 from installer.sysroot import var_dir
 from installer.system import configure
 from storage import discover as discovery
@@ -240,9 +241,9 @@ def execute(
 
         yield run.start("finish")
         if log_file is not None and log_file.exists():
-            dest = var_dir(root) / "log" / "obelisk"
-            dest.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log_file, dest / "install.log")
+            # 0600 in 0700, as on the host: it names disks and users (and /etc/shadow is 0640).
+            dest = private_dir(var_dir(root) / "log" / "obelisk")
+            copy_private(log_file, dest / "install.log")
             yield Output(step="finish", line="install log copied to /var/log/obelisk/install.log")
         runner.run(["sync"])
         yield StepDone(step="finish", summary=f"installed to {plan.target.path}")

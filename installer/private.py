@@ -25,9 +25,12 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
 
 
 def create_private(path: str | os.PathLike[str]) -> Path:
-    """Create `path` empty if missing, else keep its content; either way leave it 0600."""
+    """Create `path` empty if missing, else keep its content; either way leave it 0600.
+
+    The directory is the caller's to choose: a log directory goes through `private_dir` first,
+    a directory of the person's is left as it is (and must exist).
+    """
     file = Path(path)
-    private_dir(file.parent)
     fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)

@@ -23,6 +23,7 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from installer.errors import InstallerError, UserError, first_line
 from installer.plan import ImageSource, Plan, Target
+from installer.private import create_private, private_dir
 from screens.backend import Backend, SystemBackend
 from screens.choices import Choices
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
@@ -354,11 +355,9 @@ def _log_file() -> str:
     first = os.environ.get(LOG_DIR_ENV) or LOG_DIR
     for directory in (first, os.path.join(os.environ.get("TMPDIR", "/tmp"), "obelisk")):
         try:
-            os.makedirs(directory, exist_ok=True)
-            path = os.path.join(directory, f"tui-{stamp()}.log")
-            with open(path, "a"):
-                pass
-            return path
+            # 0600 in 0700: the log and the answer files beside it are the person's alone.
+            path = private_dir(directory) / f"tui-{stamp()}.log"
+            return str(create_private(path))
         except OSError:
             continue
     raise InstallerError(f"cannot create a log file in {LOG_DIR}")

@@ -129,8 +129,9 @@ class SystemBackend:
         return answers_toml(plan)
 
     def write_answers(self, plan: Plan, path: str) -> None:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        Path(path).write_text(self.answers_toml(plan))
+        from installer.private import write_private
+
+        write_private(path, self.answers_toml(plan))
 
     def load_plan(self, path: str, inventory: Inventory) -> Plan:
         from installer.answers.load import load_plan
@@ -141,7 +142,9 @@ class SystemBackend:
         from storage import runner
 
         # On stdin, never in argv: the runner logs every argv.
-        result = runner.run(["openssl", "passwd", "-6", "-stdin"], input=password.encode())
+        result = runner.run(
+            ["openssl", "passwd", "-6", "-stdin"], input=password.encode(), secret_output=True
+        )
         hashed = result.stdout.strip()
         if not hashed.startswith("$6$"):
             raise InstallerError("openssl passwd -6 did not return a SHA-512 crypt hash")

@@ -19,7 +19,7 @@ from pathlib import Path
 from installer.errors import UserError
 from installer.image.oci import REF_NAME
 from installer.image.ref import normalize_ref
-from installer.private import write_private
+from installer.private import private_dir, write_private
 from storage import runner
 from storage.errors import StorageError
 
@@ -216,7 +216,9 @@ def remember(ref: str, directory: Path | None = None) -> None:
     directory = directory or state_dir()
     refs = [ref] + [s.ref for s in history(directory) if s.ref != ref]
     try:
-        write_private(directory / HISTORY_FILE, "".join(f"{r}\n" for r in refs[:HISTORY_SIZE]))
+        write_private(
+            private_dir(directory) / HISTORY_FILE, "".join(f"{r}\n" for r in refs[:HISTORY_SIZE])
+        )
     except OSError as exc:
         log.info("could not remember %s: %s", ref, exc)
 
