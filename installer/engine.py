@@ -25,7 +25,16 @@ from installer.boot.bootloader import BootEntry, boot_file_wanted, install_bootl
 from installer.boot.support import require_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import Cancelled, InstallerError, UserError
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, relay
+from installer.events import (
+    Event,
+    Output,
+    Progress,
+    StepDone,
+    StepStarted,
+    Warned,
+    WritingStarted,
+    relay,
+)
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest
 from installer.image.ref import ImageRef, parse_ref
 from installer.plan import Plan
@@ -161,6 +170,8 @@ def execute(
 
         # 3. The target: create/attach a file, re-probe, refuse anything unsafe, partition.
         yield run.start("partition")
+        if plan.target.is_file:  # (re)creating the file is the first write
+            yield WritingStarted(step="partition", target=plan.target.path)
         device = _prepare_target(plan, stack)
         inventory = discovery.discover()
         # A file target was (re)created empty just now; `_check` already asked for `wipe`
@@ -172,6 +183,8 @@ def execute(
             planned_path=device,
         )
         layout = plan.layout or _layout_for(plan, inventory, device)
+        if not plan.target.is_file:
+            yield WritingStarted(step="partition", target=plan.target.path)
         yield Output(step="partition", line=f"writing a GPT to {device}")
         parts = partition.apply_layout(device, layout)
         yield StepDone(step="partition", summary=", ".join(parts))

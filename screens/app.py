@@ -15,19 +15,21 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
+from installer.boot.qemu import boot_command
 from installer.errors import InstallerError, UserError, first_line
 from installer.plan import ImageSource, Plan, Target
 from installer.private import create_private, private_dir
 from screens.backend import Backend, SystemBackend
 from screens.choices import Choices
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
-from screens.dialogs.confirm import ConfirmErase
+from screens.dialogs.confirm import Confirm, ConfirmErase
 from screens.disk import DiskScreen
 from screens.done import DoneScreen
 from screens.error import ErrorScreen
@@ -155,7 +157,7 @@ class ObeliskApp(App[Outcome]):
     CSS_PATH = "obelisk.tcss"
     TITLE = "obelisk installer"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+q", "leave", "Quit", priority=True)]
 
     def __init__(
         self,
@@ -172,6 +174,8 @@ class ObeliskApp(App[Outcome]):
         super().__init__()
         self.backend = backend
         self.choices = choices or Choices()
+        self.initial_choices = self.choices
+        """What the installer started with (an answer file's): quitting loses only changes."""
         self.log_path = log_path
         self.answers_dir = answers_dir or os.getcwd()
         self.console_mode = console
@@ -254,8 +258,8 @@ class ObeliskApp(App[Outcome]):
 
     def _stepped(self, index: int, value: Any) -> None:
         if value is None:
-            if index == 0:
-                self.exit(Outcome(action="quit"))
+            if index == 0:  # Welcome's Quit
+                self.action_leave(on_stay=lambda: self.show_step(0))
             else:
                 self.show_step(index - 1)
             return
@@ -318,15 +322,27 @@ class ObeliskApp(App[Outcome]):
             return
         if outcome is None or not outcome.ok:
             message = outcome.message if outcome else "The install stopped."
-            self.show_error(message, cancelled=bool(outcome and outcome.cancelled))
+            self.show_error(
+                message,
+                cancelled=bool(outcome and outcome.cancelled),
+                untouched=outcome is not None and not outcome.touched,
+            )
             return
-        target = self.choices.target.path if self.choices.target else ""
+        target = self.choices.target
         self.push_screen(
-            DoneScreen(target=target, log_path=self.log_path, answers_path=self.answers_path),
+            DoneScreen(
+                target=target.path if target else "",
+                log_path=self.log_path,
+                answers_path=self.answers_path,
+                # A file target is on this machine: no reboot, the command that boots it instead.
+                boot_command=boot_command(Path(target.path)) if target and target.is_file else None,
+            ),
             lambda action: self.exit(Outcome(action=action or "quit")),
         )
 
-    def show_error(self, message: str, *, cancelled: bool = False) -> None:
+    def show_error(self, message: str, *, cancelled: bool = False, untouched: bool = False) -> None:
+        """`untouched`: the engine stopped before it wrote anything to the target."""
+
         def chosen(action: str | None) -> None:
             if action == "retry":
                 self.show_step(SUMMARY)
@@ -334,18 +350,62 @@ class ObeliskApp(App[Outcome]):
                 self.exit(Outcome(action=action or "quit", code=1))
 
         self.push_screen(
-            ErrorScreen(message=message, log_path=self.log_path, cancelled=cancelled), chosen
+            ErrorScreen(
+                message=message,
+                log_path=self.log_path,
+                cancelled=cancelled,
+                untouched_target=self.choices.target.path
+                if untouched and self.choices.target
+                else "",
+            ),
+            chosen,
         )
 
-    async def action_quit(self) -> None:
+    def entered_anything(self) -> bool:
+        """Whether quitting now would lose something the person entered.
+
+        Any step after Welcome counts, since its fields may hold what was typed but not yet
+        taken by Next; so do answers that differ from what the installer started with.
+        """
+        screen = self.screen
+        on_later_step = isinstance(screen, WizardStep) and not isinstance(screen, WelcomeScreen)
+        return on_later_step or self.choices != self.initial_choices
+
+    def action_leave(self, on_stay: Callable[[], object] | None = None) -> None:
+        """Ctrl+Q (and Welcome's Quit): quit, asking first when anything was entered."""
         if self.installing:
             # Leaving mid-install would orphan the worker; ask through the cancel path instead.
             screen = self.screen
             if isinstance(screen, ProgressScreen):
                 screen.action_cancel()
             return
+        if isinstance(self.screen, Confirm):
+            return  # one question at a time
         done = isinstance(self.screen, DoneScreen)
-        self.exit(Outcome(action="quit", code=0 if done else 1))
+        outcome = Outcome(action="quit", code=0 if done else 1)
+        if isinstance(self.screen, (DoneScreen, ErrorScreen)) or not self.entered_anything():
+            self.exit(outcome)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(outcome)
+            elif on_stay is not None:
+                on_stay()
+
+        self.push_screen(
+            Confirm(
+                "Quit the installer?",
+                (
+                    "What you entered so far is lost.",
+                    "Nothing has been written to any disk.",
+                ),
+                yes="Quit",
+                no="Stay",
+                danger=False,
+            ),
+            answered,
+        )
 
 
 # -- running it for real ---------------------------------------------------------------------

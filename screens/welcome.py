@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from screens.step import WizardStep
 
 
 class WelcomeScreen(WizardStep[bool]):
-    """Explain the install before asking anything; Back here quits."""
+    """Explain the install before asking anything; its Quit button leaves (asking first when
+    anything was entered), Escape does nothing here (there is no step before)."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stay", show=False),
+        Binding("ctrl+n", "next", "Start"),
+    ]
     BACK_LABEL = "Quit"
     NEXT_LABEL = "Start"
 
@@ -44,6 +52,9 @@ class WelcomeScreen(WizardStep[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#next").focus()
+
+    def action_stay(self) -> None:
+        """Escape on the first screen: it used to quit, which lost everything at one key."""
 
     def collect(self) -> bool | None:
         return True

@@ -16,13 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from installer.boot.qemu import OVMF_CODE, OVMF_VARS
 from installer.errors import InstallerError, UserError
 from storage.runner import require, service
 
 logger = logging.getLogger(__name__)
 
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
 _ANSI = re.compile(rb"\x1b\[[0-9;?=]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r")
 
@@ -141,22 +140,6 @@ def qemu_argv(disk: Path, *, vars_copy: Path, sock: Path, memory: int, cpus: int
         "-drive", f"if=pflash,format=raw,file={vars_copy}",
         "-drive", f"file={disk},format=raw,if=virtio",
         "-no-reboot",
-    ]  # fmt: skip
-
-
-def interactive_argv(disk: Path) -> list[str]:
-    """A QEMU command line for a person: console on the terminal, a scratch copy of OVMF_VARS."""
-    return [
-        "qemu-system-x86_64",
-        "-accel", "tcg",
-        "-machine", "q35",
-        "-m", "2048",
-        "-smp", "2",
-        "-display", "none",
-        "-serial", "mon:stdio",
-        "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-        "-drive", f"if=pflash,format=raw,snapshot=on,file={OVMF_VARS}",
-        "-drive", f"file={disk},format=raw,if=virtio",
     ]  # fmt: skip
 
 

@@ -142,7 +142,7 @@ async def test_no_secret_in_any_log_or_saved_file(
             }
             allowed_hash = {etc / "shadow", etc / "shadow-"}
 
-    user, password = auth_registry.creds.split(":", 1)
+    password = auth_registry.creds.split(":", 1)[1]
     creds = auth_registry.creds
     everywhere = {
         "root password": ROOT_PASSWORD,

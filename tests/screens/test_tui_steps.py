@@ -63,11 +63,11 @@ async def test_welcome_on_bios_warns_that_the_disk_boots_with_uefi() -> None:
         assert "boots with UEFI only" in screen_text(app)
 
 
-async def test_back_on_welcome_quits() -> None:
+async def test_welcome_quit_button_quits_at_once_when_nothing_was_entered() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await pilot.press("escape")
+        await pilot.click("#back")
         await pilot.pause()
     assert app.return_value == Outcome(action="quit")
 

@@ -21,7 +21,15 @@ from textual.pilot import Pilot
 from installer.answers import load_answers, resolve
 from installer.answers.writer import answers_toml
 from installer.errors import Cancelled, InstallerError, UserError
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
+from installer.events import (
+    Event,
+    Output,
+    Progress,
+    StepDone,
+    StepStarted,
+    Warned,
+    WritingStarted,
+)
 from installer.plan import ImageSource, Plan, render
 from screens.app import STEPS as WIZARD_STEPS
 from screens.app import ObeliskApp
@@ -104,6 +112,8 @@ class FakeBackend:
         total = len(STEPS)
         for index, (step, title) in enumerate(STEPS, 1):
             yield StepStarted(step=step, title=title, index=index, total=total)
+            if step == "partition":  # as the engine: the target is written from here on
+                yield WritingStarted(step=step, target="/dev/disk/by-id/fake")
             if step == self.fail_at:
                 raise InstallerError(f"{title} failed: sgdisk exited with code 4\nmore detail")
             if step == "fetch":

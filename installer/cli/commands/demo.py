@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import shlex
 import sys
 from pathlib import Path
 
+from installer.boot.qemu import boot_command
 from installer.cli.printer import EventPrinter
 from installer.devtools import demo, vm
 from installer.engine import InstallResult, execute
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             result: InstallResult = drain(execute(plan), printer)
     _say(f"installed image {result.image_id[:12]} into {output} in {result.seconds:.0f} s")
     _say("boot it with:")
-    _say("  " + shlex.join(vm.interactive_argv(output)))
+    _say("  " + boot_command(output))
     if not args.boot:
         return 0
     serial = output.with_name(output.name + ".serial.log")
