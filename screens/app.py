@@ -24,6 +24,7 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 
 from installer.boot.qemu import boot_command
 from installer.errors import InstallerError, UserError, first_line
+from installer.image.sources import default_source
 from installer.plan import ImageSource, Plan, Target
 from installer.private import create_private, private_dir
 from screens.backend import Backend, SystemBackend
@@ -108,7 +109,12 @@ def _storage(app: ObeliskApp) -> StorageScreen:
 
 
 def _image(app: ObeliskApp) -> ImageScreen:
-    return ImageScreen(app.choices.image, inspect=app.backend.inspect_image)
+    sources = app.backend.image_sources()
+    image = app.choices.image
+    default = default_source(sources)
+    if not image.ref and default is not None:
+        image = replace(image, ref=default.ref, track=default.track)
+    return ImageScreen(image, backend=app.backend, sources=sources, root_size=app.root_size())
 
 
 def _system(app: ObeliskApp) -> SystemScreen:
@@ -278,6 +284,13 @@ class ObeliskApp(App[Outcome]):
         if target.image_size is not None:
             return target.image_size
         return target.disk.size if target.disk else 0
+
+    def root_size(self) -> int:
+        """The planned root partition's size (the disk's when the layout does not fit)."""
+        try:
+            return self.plan_layout(self.choices.layout_request).root.size
+        except StorageError:
+            return self.disk_size()
 
     def plan_layout(self, request: LayoutRequest) -> Layout:
         target = self.choices.target

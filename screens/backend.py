@@ -23,6 +23,7 @@ from storage.sizes import format_size
 
 if TYPE_CHECKING:
     from installer.image.inspect import ImageReport
+    from installer.image.sources import Source
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +36,8 @@ class ImageSummary:
     """False when the image lacks a kernel, initramfs or the composefs boot hook."""
     problem: str = ""
     """Why it cannot boot, when it cannot."""
+    size: int = 0
+    """Bytes unpacked (what the root filesystem must hold); 0 when unknown."""
 
 
 class Backend(Protocol):
@@ -52,6 +55,22 @@ class Backend(Protocol):
 
     def inspect_image(self, source: ImageSource) -> ImageSummary:
         """Raise `UserError` with a one-line reason when the image cannot be read."""
+        ...
+
+    def image_sources(self) -> tuple[Source, ...]:
+        """The images that exist on this machine and the references typed before."""
+        ...
+
+    def remember_image(self, ref: str) -> None:
+        """Keep `ref` in the history of typed references (never raises)."""
+        ...
+
+    def network(self) -> tuple[str, ...]:
+        """What the live system's network is, for a person (interfaces, route, DNS, proxy)."""
+        ...
+
+    def check_connection(self, source: ImageSource) -> str:
+        """One sentence on reaching `source`'s registry; raise `UserError` when it cannot."""
         ...
 
     def plan_text(self, plan: Plan) -> str: ...
@@ -89,7 +108,12 @@ def summarize_report(report: ImageReport) -> ImageSummary:
         f"Digest:    {report.digest}",
         f"Bootable:  {'yes' if report.bootable else 'no'}",
     )
-    return ImageSummary(lines=lines, bootable=report.bootable, problem="; ".join(report.missing))
+    return ImageSummary(
+        lines=lines,
+        bootable=report.bootable,
+        problem="; ".join(report.missing),
+        size=report.uncompressed_size,
+    )
 
 
 class SystemBackend:
@@ -117,6 +141,26 @@ class SystemBackend:
         from installer.image.ref import parse_ref
 
         return summarize_report(inspect_image(parse_ref(source.ref), source.fetch_options()))
+
+    def image_sources(self) -> tuple[Source, ...]:
+        from installer.image.sources import available
+
+        return available()
+
+    def remember_image(self, ref: str) -> None:
+        from installer.image.sources import remember
+
+        remember(ref)
+
+    def network(self) -> tuple[str, ...]:
+        from installer.net import describe
+
+        return describe()
+
+    def check_connection(self, source: ImageSource) -> str:
+        from installer.net import check_reachable
+
+        return check_reachable(source.ref, tls_verify=source.tls_verify)
 
     def plan_text(self, plan: Plan) -> str:
         from installer.plan.render import plan_text

@@ -188,15 +188,16 @@ async def test_storage_rejects_bad_sizes_next_to_the_field() -> None:
 # -- Image -------------------------------------------------------------------------------------
 
 
-async def test_image_requires_a_transport() -> None:
+async def test_image_reference_is_checked_and_a_bare_one_means_docker() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await advance(pilot, "image")
-        assert app.screen.query_one("#ref", Input).value.startswith("docker://")
-        await set_input(app, "ref", "quay.io/x/y:1")
+        await set_input(app, "ref", "Not a Ref")
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert error(app, "ref").startswith("Image: 'quay.io/x/y:1' needs a transport prefix")
+        assert error(app, "ref").startswith(
+            "Image: image reference 'Not a Ref' contains whitespace"
+        )
         await set_input(app, "ref", "")
         await pilot.press("ctrl+n")
         await pilot.pause()

@@ -30,6 +30,7 @@ from installer.events import (
     Warned,
     WritingStarted,
 )
+from installer.image.sources import Kind, Source
 from installer.plan import ImageSource, Plan, render
 from screens.app import STEPS as WIZARD_STEPS
 from screens.app import ObeliskApp
@@ -37,12 +38,33 @@ from screens.backend import ImageSummary
 from storage.discover import inventory, load_snapshot
 from storage.layout import Layout, LayoutRequest, plan_layout
 from storage.model import Inventory
-from storage.sizes import MiB
+from storage.sizes import GiB, MiB
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MACHINE = DATA / "udev" / "sata-server"
 ZONES = ("America/New_York", "Europe/Berlin", "Europe/Paris", "Asia/Tokyo", "UTC")
 
+
+SOURCES = (
+    Source(
+        kind=Kind.EMBEDDED,
+        ref="oci:/run/live/medium/obelisk/images/debian:13",
+        track="docker://quay.io/obelisk/debian:13",
+        label="debian:13",
+    ),
+    Source(
+        kind=Kind.HISTORY,
+        ref="docker://quay.io/obelisk/fedora:42",
+        label="quay.io/obelisk/fedora:42",
+    ),
+)
+"""What the fake machine has: an image on the install medium and one typed before."""
+NETWORK = (
+    "ens3 (up): 192.0.2.10/24",
+    "default route via 192.0.2.1 (ens3)",
+    "DNS 192.0.2.1",
+    "no proxy (no http_proxy/https_proxy in the environment)",
+)
 
 STEPS = (("check", "Check the plan"), ("partition", "Partition the disk"), ("fetch", "Fetch"))
 
@@ -58,6 +80,8 @@ class FakeBackend:
         self.executed: list[Plan] = []
         self.inspected: list[ImageSource] = []
         self.hashed: list[str] = []
+        self.remembered: list[str] = []
+        self.connection_checks: list[ImageSource] = []
         self.saved_answers: dict[str, str] = {}
         self.blocking = threading.Event()
         """Set once the scripted install waits for cancellation."""
@@ -82,7 +106,27 @@ class FakeBackend:
         return ImageSummary(
             lines=("OS:        Debian GNU/Linux 13 (trixie)", "Kernel:    6.12.48+deb13-amd64"),
             bootable=True,
+            size=(8192 if "huge" in source.ref else 1) * GiB,
         )
+
+    def image_sources(self) -> tuple[Source, ...]:
+        return SOURCES
+
+    def remember_image(self, ref: str) -> None:
+        self.remembered.append(ref)
+
+    def network(self) -> tuple[str, ...]:
+        return NETWORK
+
+    def check_connection(self, source: ImageSource) -> str:
+        self.connection_checks.append(source)
+        if not source.ref.startswith("docker://"):
+            return "No network needed: oci images are read from this machine."
+        if "unreachable" in source.ref:
+            raise UserError(
+                "cannot reach https://unreachable.example/v2/: Name or service not known"
+            )
+        return "Reached the registry at https://quay.io/v2/."
 
     def plan_text(self, plan: Plan) -> str:
         return render.plan_text(plan)
