@@ -264,8 +264,8 @@ class ObeliskApp(App[Outcome]):
 
     def _stepped(self, index: int, value: Any) -> None:
         if value is None:
-            if index == 0:  # Welcome's Quit
-                self.action_leave(on_stay=lambda: self.show_step(0))
+            if index == 0:  # Welcome's Quit: leaving on purpose, as before, exits 0
+                self.action_leave(on_stay=lambda: self.show_step(0), code=0)
             else:
                 self.show_step(index - 1)
             return
@@ -384,8 +384,10 @@ class ObeliskApp(App[Outcome]):
         on_later_step = isinstance(screen, WizardStep) and not isinstance(screen, WelcomeScreen)
         return on_later_step or self.choices != self.initial_choices
 
-    def action_leave(self, on_stay: Callable[[], object] | None = None) -> None:
-        """Ctrl+Q (and Welcome's Quit): quit, asking first when anything was entered."""
+    def action_leave(self, on_stay: Callable[[], object] | None = None, code: int = 1) -> None:
+        """Ctrl+Q (and Welcome's Quit): quit, asking first when anything was entered.
+
+        `code` is the exit code of quitting before an install (Done always exits 0)."""
         if self.installing:
             # Leaving mid-install would orphan the worker; ask through the cancel path instead.
             screen = self.screen
@@ -395,7 +397,7 @@ class ObeliskApp(App[Outcome]):
         if isinstance(self.screen, Confirm):
             return  # one question at a time
         done = isinstance(self.screen, DoneScreen)
-        outcome = Outcome(action="quit", code=0 if done else 1)
+        outcome = Outcome(action="quit", code=0 if done else code)
         if isinstance(self.screen, (DoneScreen, ErrorScreen)) or not self.entered_anything():
             self.exit(outcome)
             return

@@ -78,11 +78,13 @@ class ImageScreen(WizardStep[ImageSource]):
         if self.sources:
             options = [(f"{s.label}  ({s.kind})", n) for n, s in enumerate(self.sources)]
             current = next(
-                (n for n, s in enumerate(self.sources) if s.ref == self.source.ref), Select.BLANK
+                (n for n, s in enumerate(self.sources) if s.ref == self.source.ref), Select.NULL
             )
             yield from field(
                 "Source",
-                Select(options, value=current, id="source", prompt="(type a reference)"),
+                Select(
+                    options, value=current, id="source", prompt="(type a reference)", compact=True
+                ),
                 hint="found on this machine; or type any reference below",
             )
         else:

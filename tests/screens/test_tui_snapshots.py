@@ -1,4 +1,5 @@
-"""Snapshot tests of every screen at 80x24 (normal and console mode) and one at 120x40.
+"""Snapshot tests of every screen at 80x24 (normal and console mode), one at 120x40, and the
+screens of the safety and image fixes also at 60x20.
 
 The machine is a recorded udev/sysfs snapshot and the paths are fixed, so the pictures do not
 depend on the machine running the tests. Update with `pytest --snapshot-update` after checking
@@ -14,6 +15,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
+from screens.choices import Choices
 from tests.screens.tui_fakes import FakeBackend, advance, make_app
 
 pytestmark = pytest.mark.timeout(120)
@@ -102,3 +104,39 @@ def test_screen(snap_compare: Any, name: str, console: bool) -> None:
 def test_summary_at_120x40(snap_compare: Any) -> None:
     app = make_app(FakeBackend())
     assert snap_compare(app, terminal_size=(120, 40), run_before=to("summary"))
+
+
+async def quit_dialog(pilot: Pilot[Any]) -> None:
+    await advance(pilot, "storage")
+    await pilot.press("ctrl+q")
+    await pilot.pause()
+
+
+SAFETY_SCREENS: dict[str, tuple[Before, dict[str, Any], dict[str, Any]]] = {
+    "welcome": (to("welcome"), {}, {}),
+    "image": (inspected, {}, {}),
+    "done": (done, {}, {}),
+    "done_file": (done, {}, {"prefer_file": True}),
+    "quit_dialog": (quit_dialog, {}, {}),
+    "error_untouched": (done, {"fail_at": "check"}, {}),
+}
+"""The screens issue 13's safety and image items changed, also at 60x20."""
+
+
+SAFETY_CASES = [(name, (60, 20)) for name in SAFETY_SCREENS] + [
+    (name, (80, 24)) for name in ("done_file", "quit_dialog", "error_untouched")
+]
+"""Every one at 60x20; at 80x24 those that `test_screen` does not cover already."""
+
+
+@pytest.mark.parametrize("console", [False, True], ids=["normal", "console"])
+@pytest.mark.parametrize(
+    ("name", "size"), SAFETY_CASES, ids=[f"{n}-{w}x{h}" for n, (w, h) in SAFETY_CASES]
+)
+def test_safety_screen(snap_compare: Any, name: str, size: tuple[int, int], console: bool) -> None:
+    before, backend_args, app_args = SAFETY_SCREENS[name]
+    if app_args.get("prefer_file"):
+        # The file row's default path is relative to the working directory: pin it.
+        app_args = {**app_args, "choices": Choices(file_path="/tmp/obelisk-snapshot.img")}
+    app = make_app(FakeBackend(**backend_args), console=console, **app_args)
+    assert snap_compare(app, terminal_size=size, run_before=before)

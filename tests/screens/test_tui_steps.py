@@ -217,7 +217,7 @@ async def test_image_inspect_shows_the_result_inline() -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "Debian GNU/Linux 13 (trixie)" in static(app, "inspect-result")
-        assert backend.inspected[-1].ref == app.choices.image.ref
+        assert backend.inspected[-1].ref == app.screen.query_one("#ref", Input).value
 
 
 async def test_image_inspect_error_is_shown_inline() -> None:
