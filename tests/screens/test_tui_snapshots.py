@@ -114,13 +114,13 @@ async def quit_dialog(pilot: Pilot[Any]) -> None:
 
 SAFETY_SCREENS: dict[str, tuple[Before, dict[str, Any], dict[str, Any]]] = {
     "welcome": (to("welcome"), {}, {}),
-    "image": (inspected, {}, {}),
     "done": (done, {}, {}),
     "done_file": (done, {}, {"prefer_file": True}),
     "quit_dialog": (quit_dialog, {}, {}),
     "error_untouched": (done, {"fail_at": "check"}, {}),
 }
-"""The screens issue 13's safety and image items changed, also at 60x20."""
+"""The screens issue 13's safety items changed, also at 60x20. (The inspected Image screen at
+60x20 drew differently from run to run, so only `test_screen` pictures it, at 80x24.)"""
 
 
 SAFETY_CASES = [(name, (60, 20)) for name in SAFETY_SCREENS] + [
