@@ -51,10 +51,18 @@ class WelcomeScreen(WizardStep[bool]):
         yield Static(f"Log file: {self.log_path}", id="log-path", markup=False)
 
     def on_mount(self) -> None:
+        if self.BACK_LABEL == "Menu":
+            # The footer names what Escape does here: back to the start menu.
+            self._bindings.key_to_bindings["escape"] = [Binding("escape", "stay", "Menu")]
+            self.refresh_bindings()
         self.query_one("#next").focus()
 
     def action_stay(self) -> None:
-        """Escape on the first screen: it used to quit, which lost everything at one key."""
+        """Escape on the first screen: it used to quit, which lost everything at one key.
+
+        Under the start menu there is a screen before this one, and Escape goes back to it."""
+        if self.BACK_LABEL == "Menu":
+            self.action_back()
 
     def collect(self) -> bool | None:
         return True
