@@ -93,7 +93,10 @@ def test_default_is_the_first_embedded_image_else_a_local_one(tmp_path: Path, la
     state = tmp_path / "state"
     sources.remember("docker://reg.example/typed:1", state)
     every = sources.available(medium=medium, dirs=[local], state=state)
-    assert [s.kind for s in every] == [Kind.EMBEDDED, Kind.LOCAL, Kind.HISTORY]
+    # containers-storage images are this machine's own (podman may list some or none).
+    kinds = [s.kind for s in every if s.kind is not Kind.STORAGE]
+    assert kinds == [Kind.EMBEDDED, Kind.LOCAL, Kind.HISTORY]
+    assert [s.kind for s in every] == sorted((s.kind for s in every), key=list(Kind).index)
     default = sources.default_source(every)
     assert default is not None and default.kind is Kind.EMBEDDED
     without_medium = sources.available(medium=tmp_path / "none", dirs=[local], state=state)
