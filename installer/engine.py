@@ -30,10 +30,20 @@ from installer.boot.bootloader import (
 from installer.boot.support import require_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import Cancelled, InstallerError, UserError
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, relay
+from installer.events import (
+    Event,
+    Output,
+    Progress,
+    StepDone,
+    StepStarted,
+    Warned,
+    WritingStarted,
+    relay,
+)
 from installer.image.fetch import FetchedImage, fetch, inspect_manifest, scratch_bytes
 from installer.image.ref import ImageRef, parse_ref
 from installer.plan import Plan
+from installer.private import copy_private, private_dir
 from installer.sysroot import var_dir
 from installer.system import configure, space
 from installer.system.checks import (
@@ -194,6 +204,8 @@ def execute(
 
         # 3. The target: create/attach a file, re-probe, refuse anything unsafe, partition.
         yield run.start("partition")
+        if plan.target.is_file:  # (re)creating the file is the first write
+            yield WritingStarted(step="partition", target=plan.target.path)
         device = _prepare_target(plan, stack)
         inventory = discovery.discover()
         # A file target was (re)created empty just now; `_check` already asked for `wipe`
@@ -205,6 +217,8 @@ def execute(
             planned_path=device,
         )
         layout = plan.layout or _layout_for(plan, inventory, device)
+        if not plan.target.is_file:
+            yield WritingStarted(step="partition", target=plan.target.path)
         yield Output(step="partition", line=f"writing a GPT to {device}")
         parts = partition.apply_layout(device, layout)
         yield StepDone(step="partition", summary=", ".join(parts))
@@ -274,9 +288,9 @@ def execute(
 
         yield run.start("finish")
         if log_file is not None and log_file.exists():
-            dest = var_dir(root) / "log" / "obelisk"
-            dest.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log_file, dest / "install.log")
+            # 0600 in 0700, as on the host: it names disks and users (and /etc/shadow is 0640).
+            dest = private_dir(var_dir(root) / "log" / "obelisk")
+            copy_private(log_file, dest / "install.log")
             yield Output(step="finish", line="install log copied to /var/log/obelisk/install.log")
         runner.run(["sync"])
         yield StepDone(step="finish", summary=f"installed to {plan.target.path}")

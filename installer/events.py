@@ -69,7 +69,16 @@ class StepDone:
     summary: str = ""
 
 
-Event = StepStarted | Progress | Output | Warned | StepDone
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WritingStarted:
+    """Yielded just before the first write to the target: an install that stops before this
+    event left the target exactly as it was (the TUI says so; the CLI's exit 2 means it too)."""
+
+    step: str
+    target: str
+
+
+Event = StepStarted | Progress | Output | Warned | StepDone | WritingStarted
 
 
 class _Returning(Generic[Y, R]):

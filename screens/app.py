@@ -15,18 +15,22 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.scrollbar import ScrollBar, ScrollBarRender
 
+from installer.boot.qemu import boot_command
 from installer.errors import InstallerError, UserError, first_line
+from installer.image.sources import default_source
 from installer.plan import ImageSource, Plan, Target
+from installer.private import create_private, private_dir
 from screens.backend import Backend, ImageSummary, SystemBackend
 from screens.choices import Choices
 from screens.console import KEY_NAMES, SpaceScrollBarRender, is_console
-from screens.dialogs.confirm import ConfirmErase
+from screens.dialogs.confirm import Confirm, ConfirmErase
 from screens.disk import DiskScreen
 from screens.done import DoneScreen
 from screens.error import ErrorScreen
@@ -133,7 +137,18 @@ def _storage(app: ObeliskApp) -> StorageScreen:
 
 
 def _image(app: ObeliskApp) -> ImageScreen:
-    return ImageScreen(app.choices.image, inspect=app.inspect_image)
+    sources = app.backend.image_sources()
+    image = app.choices.image
+    default = default_source(sources)
+    if not image.ref and default is not None:
+        image = replace(image, ref=default.ref, track=default.track)
+    return ImageScreen(
+        image,
+        backend=app.backend,
+        inspect=app.inspect_image,
+        sources=sources,
+        root_size=app.root_size(),
+    )
 
 
 def _system(app: ObeliskApp) -> SystemScreen:
@@ -190,7 +205,7 @@ class ObeliskApp(App[Outcome]):
     TITLE = "obelisk installer"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+q", "leave", "Quit", priority=True),
         Binding("f1", "help", "Help", key_display="F1", priority=True),
     ]
 
@@ -212,6 +227,8 @@ class ObeliskApp(App[Outcome]):
         """Open on the start menu (Install / Repair / Shell); Back on Welcome returns to it."""
         self.backend = backend
         self.choices = choices or Choices()
+        self.initial_choices = self.choices
+        """What the installer started with (an answer file's): quitting loses only changes."""
         self.log_path = log_path
         self.answers_dir = answers_dir or os.getcwd()
         self.console_mode = console
@@ -339,8 +356,8 @@ class ObeliskApp(App[Outcome]):
         if value is None:
             if index == 0 and self.start_menu:
                 self.show_start()
-            elif index == 0:
-                self.exit(Outcome(action="quit"))
+            elif index == 0:  # Welcome's Quit: leaving on purpose, as before, exits 0
+                self.action_leave(on_stay=lambda: self.show_step(0), code=0)
             else:
                 self.show_step(index - 1)
             return
@@ -359,6 +376,13 @@ class ObeliskApp(App[Outcome]):
         if target.image_size is not None:
             return target.image_size
         return target.disk.size if target.disk else 0
+
+    def root_size(self) -> int:
+        """The planned root partition's size (the disk's when the layout does not fit)."""
+        try:
+            return self.plan_layout(self.choices.layout_request).root.size
+        except StorageError:
+            return self.disk_size()
 
     def plan_layout(self, request: LayoutRequest) -> Layout:
         target = self.choices.target
@@ -403,20 +427,28 @@ class ObeliskApp(App[Outcome]):
             return
         if outcome is None or not outcome.ok:
             message = outcome.message if outcome else "The install stopped."
-            self.show_error(message, cancelled=bool(outcome and outcome.cancelled))
+            self.show_error(
+                message,
+                cancelled=bool(outcome and outcome.cancelled),
+                untouched=outcome is not None and not outcome.touched,
+            )
             return
-        target = self.choices.target.path if self.choices.target else ""
+        target = self.choices.target
         self.push_screen(
             DoneScreen(
-                target=target,
+                target=target.path if target else "",
                 log_path=self.log_path,
                 answers_path=self.answers_path,
                 warnings=outcome.warnings,
+                # A file target is on this machine: no reboot, the command that boots it instead.
+                boot_command=boot_command(Path(target.path)) if target and target.is_file else None,
             ),
             lambda action: self.exit(Outcome(action=action or "quit")),
         )
 
-    def show_error(self, message: str, *, cancelled: bool = False) -> None:
+    def show_error(self, message: str, *, cancelled: bool = False, untouched: bool = False) -> None:
+        """`untouched`: the engine stopped before it wrote anything to the target."""
+
         def chosen(action: str | None) -> None:
             if action == "retry":
                 self.show_step(SUMMARY)
@@ -424,7 +456,15 @@ class ObeliskApp(App[Outcome]):
                 self.exit(Outcome(action=action or "quit", code=1))
 
         self.push_screen(
-            ErrorScreen(message=message, log_path=self.log_path, cancelled=cancelled), chosen
+            ErrorScreen(
+                message=message,
+                log_path=self.log_path,
+                cancelled=cancelled,
+                untouched_target=self.choices.target.path
+                if untouched and self.choices.target
+                else "",
+            ),
+            chosen,
         )
 
     def action_help(self) -> None:
@@ -436,15 +476,53 @@ class ObeliskApp(App[Outcome]):
         title = getattr(screen, "heading", "") or getattr(screen, "HEADING", "")
         self.push_screen(HelpScreen(title or "obelisk installer", help_text(screen)))
 
-    async def action_quit(self) -> None:
+    def entered_anything(self) -> bool:
+        """Whether quitting now would lose something the person entered.
+
+        Any step after Welcome counts, since its fields may hold what was typed but not yet
+        taken by Next; so do answers that differ from what the installer started with.
+        """
+        screen = self.screen
+        on_later_step = isinstance(screen, WizardStep) and not isinstance(screen, WelcomeScreen)
+        return on_later_step or self.choices != self.initial_choices
+
+    def action_leave(self, on_stay: Callable[[], object] | None = None, code: int = 1) -> None:
+        """Ctrl+Q (and Welcome's Quit): quit, asking first when anything was entered.
+
+        `code` is the exit code of quitting before an install (Done always exits 0)."""
         if self.installing:
             # Leaving mid-install would orphan the worker; ask through the cancel path instead.
             screen = self.screen
             if isinstance(screen, ProgressScreen):
                 screen.action_cancel()
             return
+        if isinstance(self.screen, Confirm):
+            return  # one question at a time
         done = isinstance(self.screen, DoneScreen)
-        self.exit(Outcome(action="quit", code=0 if done else 1))
+        outcome = Outcome(action="quit", code=0 if done else code)
+        if isinstance(self.screen, (DoneScreen, ErrorScreen)) or not self.entered_anything():
+            self.exit(outcome)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(outcome)
+            elif on_stay is not None:
+                on_stay()
+
+        self.push_screen(
+            Confirm(
+                "Quit the installer?",
+                (
+                    "What you entered so far is lost.",
+                    "Nothing has been written to any disk.",
+                ),
+                yes="Quit",
+                no="Stay",
+                danger=False,
+            ),
+            answered,
+        )
 
 
 # -- running it for real ---------------------------------------------------------------------
@@ -454,11 +532,9 @@ def _log_file() -> str:
     first = os.environ.get(LOG_DIR_ENV) or LOG_DIR
     for directory in (first, os.path.join(os.environ.get("TMPDIR", "/tmp"), "obelisk")):
         try:
-            os.makedirs(directory, exist_ok=True)
-            path = os.path.join(directory, f"tui-{stamp()}.log")
-            with open(path, "a"):
-                pass
-            return path
+            # 0600 in 0700: the log and the answer files beside it are the person's alone.
+            path = private_dir(directory) / f"tui-{stamp()}.log"
+            return str(create_private(path))
         except OSError:
             continue
     raise InstallerError(f"cannot create a log file in {LOG_DIR}")

@@ -24,6 +24,7 @@ from storage.sizes import format_size
 
 if TYPE_CHECKING:
     from installer.image.inspect import ImageReport
+    from installer.image.sources import Source
     from installer.system.finder import FoundInstall
     from installer.system.installed import DeploymentInfo
     from installer.system.repair import RepairPlan
@@ -41,6 +42,8 @@ class ImageSummary:
     """Why it cannot boot, when it cannot."""
     contents: ImageContents | None = None
     """Its locales and keymaps, which the System step checks against."""
+    size: int = 0
+    """Bytes unpacked (what the root filesystem must hold); 0 when unknown."""
 
 
 class Backend(Protocol):
@@ -58,6 +61,22 @@ class Backend(Protocol):
 
     def inspect_image(self, source: ImageSource) -> ImageSummary:
         """Raise `UserError` with a one-line reason when the image cannot be read."""
+        ...
+
+    def image_sources(self) -> tuple[Source, ...]:
+        """The images that exist on this machine and the references typed before."""
+        ...
+
+    def remember_image(self, ref: str) -> None:
+        """Keep `ref` in the history of typed references (never raises)."""
+        ...
+
+    def network(self) -> tuple[str, ...]:
+        """What the live system's network is, for a person (interfaces, route, DNS, proxy)."""
+        ...
+
+    def check_connection(self, source: ImageSource) -> str:
+        """One sentence on reaching `source`'s registry; raise `UserError` when it cannot."""
         ...
 
     def plan_text(self, plan: Plan) -> str: ...
@@ -130,6 +149,7 @@ def summarize_report(report: ImageReport) -> ImageSummary:
         bootable=report.bootable,
         problem="; ".join(report.missing),
         contents=report.contents,
+        size=report.uncompressed_size,
     )
 
 
@@ -161,6 +181,26 @@ class SystemBackend:
 
         return summarize_report(inspect_image(parse_ref(source.ref), source.fetch_options()))
 
+    def image_sources(self) -> tuple[Source, ...]:
+        from installer.image.sources import available
+
+        return available()
+
+    def remember_image(self, ref: str) -> None:
+        from installer.image.sources import remember
+
+        remember(ref)
+
+    def network(self) -> tuple[str, ...]:
+        from installer.net import describe
+
+        return describe()
+
+    def check_connection(self, source: ImageSource) -> str:
+        from installer.net import check_reachable
+
+        return check_reachable(source.ref, tls_verify=source.tls_verify)
+
     def plan_text(self, plan: Plan) -> str:
         from installer.plan.render import plan_text
 
@@ -172,8 +212,9 @@ class SystemBackend:
         return answers_toml(plan)
 
     def write_answers(self, plan: Plan, path: str) -> None:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        Path(path).write_text(self.answers_toml(plan))
+        from installer.private import write_private
+
+        write_private(path, self.answers_toml(plan))
 
     def load_plan(self, path: str, inventory: Inventory) -> Plan:
         from installer.answers.load import load_plan
@@ -184,7 +225,9 @@ class SystemBackend:
         from storage import runner
 
         # On stdin, never in argv: the runner logs every argv.
-        result = runner.run(["openssl", "passwd", "-6", "-stdin"], input=password.encode())
+        result = runner.run(
+            ["openssl", "passwd", "-6", "-stdin"], input=password.encode(), secret_output=True
+        )
         hashed = result.stdout.strip()
         if not hashed.startswith("$6$"):
             raise InstallerError("openssl passwd -6 did not return a SHA-512 crypt hash")

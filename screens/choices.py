@@ -17,7 +17,6 @@ from installer.plan import (
 from storage.layout import Layout, LayoutRequest
 from storage.sizes import exact_size
 
-DEFAULT_IMAGE = "docker://127.0.0.1:5000/obelisk/demo:latest"
 DEFAULT_FILE_SIZE = "6GiB"
 
 
@@ -35,7 +34,8 @@ class Choices:
 
     target: Target | None = None
     layout_request: LayoutRequest = field(default_factory=LayoutRequest)
-    image: ImageSource = field(default_factory=lambda: ImageSource(ref=DEFAULT_IMAGE))
+    image: ImageSource = field(default_factory=lambda: ImageSource(ref=""))
+    """Empty until chosen: the Image step offers what exists on this machine."""
     system: SystemSettings = field(
         default_factory=lambda: SystemSettings(
             hostname="obelisk", timezone="UTC", locale="C.UTF-8", keymap="us"

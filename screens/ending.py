@@ -24,8 +24,10 @@ class Ending(Screen[str]):
         Binding("right", "app.focus_next", "Next", show=False),
     ]
     HEADING = ""
-    CHOICES: ClassVar[tuple[tuple[str, str], ...]] = ()
-    """(id, label) of each button, the first focused."""
+    CHOICES: tuple[tuple[str, str], ...] = ()
+    """(id, label) of each button."""
+    FOCUS = ""
+    """The button focused at first (the first when empty): never a destructive one."""
 
     def __init__(self, lines: tuple[str, ...]) -> None:
         super().__init__()
@@ -43,9 +45,13 @@ class Ending(Screen[str]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(f"#{self.CHOICES[0][0]}").focus()
+        self.query_one(f"#{self.FOCUS or self.CHOICES[0][0]}").focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id:
-            self.dismiss(event.button.id)
+            self.choose(event.button.id)
+
+    def choose(self, choice: str) -> None:
+        """Dismiss with `choice` (a subclass may ask first)."""
+        self.dismiss(choice)

@@ -19,7 +19,16 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Log, Static
 
 from installer.errors import Cancelled, first_line
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, drain
+from installer.events import (
+    Event,
+    Output,
+    Progress,
+    StepDone,
+    StepStarted,
+    Warned,
+    WritingStarted,
+    drain,
+)
 from installer.plan import Plan
 from installer.rate import speed_text, time_left_text
 from screens.dialogs.confirm import Confirm
@@ -46,6 +55,8 @@ class InstallOutcome:
     """The engine's `InstallResult` when ok."""
     warnings: tuple[str, ...] = ()
     """What the engine warned about (fs-verity off, ...): the Done text lists them."""
+    touched: bool = True
+    """Whether the engine had begun writing to the target (`WritingStarted`) when it stopped."""
 
 
 class EngineEvent(Message):
@@ -161,20 +172,27 @@ class ProgressScreen(Screen[InstallOutcome]):
 
     @work(thread=True, exclusive=True, group="install")
     def _run(self) -> None:
+        touched = False
+
+        def seen(event: Event) -> None:
+            nonlocal touched
+            touched = touched or isinstance(event, WritingStarted)
+            self.post_message(EngineEvent(event))
+
         try:
-            result = drain(
-                self.execute(self.plan, self.cancel_event),
-                lambda event: self.post_message(EngineEvent(event)),
-            )
+            result = drain(self.execute(self.plan, self.cancel_event), seen)
             outcome = InstallOutcome(ok=True, result=result)
         except Cancelled as exc:
             log.info("install cancelled: %s", exc)
             outcome = InstallOutcome(
-                ok=False, cancelled=True, message="The install was cancelled and undone."
+                ok=False,
+                cancelled=True,
+                message="The install was cancelled and undone.",
+                touched=touched,
             )
         except Exception as exc:  # one handler turns every other failure into the error screen
             log.exception("install failed")
-            outcome = InstallOutcome(ok=False, message=first_line(exc))
+            outcome = InstallOutcome(ok=False, message=first_line(exc), touched=touched)
         self.post_message(EngineEnded(outcome))
 
     def on_engine_event(self, message: EngineEvent) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from installer.plan import Plan
+from installer.private import write_private
 from screens.step import WizardStep
 from screens.widgets.form import FieldError
 
@@ -110,9 +111,7 @@ class SummaryScreen(WizardStep[Plan | JumpTo]):
             return
         path = os.path.abspath(os.path.expanduser(raw))
         try:
-            text = self.answers(self.plan)
-            with open(path, "w") as f:
-                f.write(text)
+            write_private(path, self.answers(self.plan))  # it carries the password hashes
         except OSError as exc:
             self.show_error("save-path", f"Answer file: cannot write {path}: {exc.strerror}")
             return

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Static
 
@@ -19,7 +22,8 @@ STEPS_TEXT = (
 
 
 class WelcomeScreen(WizardStep[bool]):
-    """Explain the install before asking anything; Back here quits."""
+    """Explain the install before asking anything; its Quit button leaves (asking first when
+    anything was entered), Escape does nothing here (there is no step before)."""
 
     HELP = (
         "Says what the installer will do and in which order; nothing is decided here. The "
@@ -27,6 +31,10 @@ class WelcomeScreen(WizardStep[bool]):
         "installer runs is written to the log file named below."
     )
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "stay", show=False),
+        Binding("ctrl+n", "next", "Start"),
+    ]
     BACK_LABEL = "Quit"
     NEXT_LABEL = "Start"
 
@@ -59,7 +67,18 @@ class WelcomeScreen(WizardStep[bool]):
         yield Static(f"Log file: {self.log_path}", id="log-path", markup=False)
 
     def on_mount(self) -> None:
+        if self.BACK_LABEL == "Menu":
+            # The footer names what Escape does here: back to the start menu.
+            self._bindings.key_to_bindings["escape"] = [Binding("escape", "stay", "Menu")]
+            self.refresh_bindings()
         self.query_one("#next").focus()
+
+    def action_stay(self) -> None:
+        """Escape on the first screen: it used to quit, which lost everything at one key.
+
+        Under the start menu there is a screen before this one, and Escape goes back to it."""
+        if self.BACK_LABEL == "Menu":
+            self.action_back()
 
     def collect(self) -> bool | None:
         return True

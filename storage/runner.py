@@ -109,8 +109,13 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     timeout: float | None = None,
+    secret_output: bool = False,
 ) -> Result:
-    """Run a command to completion; raise `CommandError` on a non-zero exit when `check`."""
+    """Run a command to completion; raise `CommandError` on a non-zero exit when `check`.
+
+    `secret_output`: stdout is a secret (a password hash): it is never logged nor put into the
+    error, which would reach the log and the screen.
+    """
     argv = [str(a) for a in argv]
     log.info("run: %s", " ".join(argv))
     full_env = {**os.environ, **env} if env else None
@@ -133,10 +138,11 @@ def run(
         ) from exc
     stdout = proc.stdout.decode(errors="replace")
     stderr = proc.stderr.decode(errors="replace")
-    if stdout or stderr:
-        log.debug("%s output:\n%s%s", argv[0], stdout, stderr)
+    shown = "" if secret_output else stdout
+    if shown or stderr:
+        log.debug("%s output:\n%s%s", argv[0], shown, stderr)
     if check and proc.returncode != 0:
-        raise CommandError(argv, proc.returncode, stderr + stdout)
+        raise CommandError(argv, proc.returncode, stderr + shown)
     return Result(argv=tuple(argv), returncode=proc.returncode, stdout=stdout, stderr=stderr)
 
 

@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from installer.errors import UserError
-from installer.image.ref import parse_ref
+from installer.image.ref import normalize_ref
 from installer.system.checks import hostname_problem
 from storage.layout import MIN_ESP_SIZE, MIN_ROOT_SIZE, too_small
 from storage.sizes import SizeError, format_size, parse_size
@@ -205,7 +205,7 @@ def check_image_ref(value: str) -> str:
     """A skopeo reference as `installer.image.ref` reads it; a bare `registry/name:tag` means
     `docker://` and is stored with it, so the plan always names its transport."""
     try:
-        return str(parse_ref(value))
+        return normalize_ref(value)
     except UserError as exc:
         raise ValueError(str(exc)) from None
 

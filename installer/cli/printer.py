@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TextIO
 
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
+from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned, WritingStarted
 from installer.rate import speed_text, time_left_text
 from storage.sizes import format_size
 
@@ -108,4 +108,6 @@ class EventPrinter:
             return f"      warning: {event.message}"
         if isinstance(event, StepDone):
             return f"      done: {event.summary}" if event.summary else "      done"
+        if isinstance(event, WritingStarted):
+            return f"      writing to {event.target} from now on"
         raise TypeError(f"not an event: {event!r}")

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from installer.boot.qemu import OVMF_CODE, OVMF_VARS
 from installer.errors import InstallerError, UserError
 from storage import leftovers
 from storage.runner import require, service
 
 logger = logging.getLogger(__name__)
 
-OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
-OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
 _ANSI = re.compile(rb"\x1b\[[0-9;?=]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\r")
 
@@ -188,30 +187,6 @@ def qemu_argv(
     else:
         argv += _drive_args(drives)
     return [*argv, "-no-reboot"]
-
-
-def interactive_argv(disk: Path, *, cdrom: Path | None = None) -> list[str]:
-    """A QEMU command line for a person: console on the terminal, a scratch copy of OVMF_VARS.
-
-    With `cdrom` (the live ISO) the disk is a blank target and the machine boots the CD.
-    """
-    drives = (
-        ["-drive", f"file={disk},format=raw,if=virtio"]
-        if cdrom is None
-        else _drive_args([Drive(path=cdrom, cdrom=True), Drive(path=disk, serial="obelisk-target")])
-    )
-    return [
-        "qemu-system-x86_64",
-        "-accel", "tcg",
-        "-machine", "q35",
-        "-m", "3072" if cdrom else "2048",
-        "-smp", "2",
-        "-display", "none",
-        "-serial", "mon:stdio",
-        "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-        "-drive", f"if=pflash,format=raw,snapshot=on,file={OVMF_VARS}",
-        *drives,
-    ]  # fmt: skip
 
 
 def _line_at(text: str, pos: int) -> str:

@@ -112,6 +112,15 @@ def parse_ref(text: str) -> ImageRef:
     return ImageRef(transport=transport, reference=rest)
 
 
+def normalize_ref(text: str) -> str:
+    """The reference as a plan stores it: a bare `registry/name:tag` gets `docker://`.
+
+    The answer file and the TUI both store what this returns. Raises `UserError` with a
+    one-line reason when `text` is no reference.
+    """
+    return str(parse_ref(text))
+
+
 def _docker(reference: str, text: str) -> ImageRef:
     if not _DOCKER_REF.match(reference):
         raise UserError(

@@ -31,8 +31,8 @@ class ImageSource:
     tls_verify: bool = True
     authfile: str | None = None
     cert_dir: str | None = None
-    creds: str | None = None
-    """`user:password` for the registry; kept out of logs and plans."""
+    creds: str | None = field(default=None, repr=False)
+    """`user:password` for the registry; kept out of logs, plans and this value's repr."""
     digest: str | None = None
     """The manifest digest (`sha256:...`) when the image was inspected while planning."""
 
@@ -81,8 +81,8 @@ class SystemSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RootAccount:
-    password_hash: str | None = None
-    """A crypt(3) hash; None leaves the image's setting."""
+    password_hash: str | None = field(default=None, repr=False)
+    """A crypt(3) hash; None leaves the image's setting. Out of the repr, so no log shows it."""
     locked: bool = False
     ssh_keys: tuple[str, ...] = ()
 
@@ -91,7 +91,8 @@ class RootAccount:
 class User:
     name: str
     groups: tuple[str, ...] = ()
-    password_hash: str | None = None
+    password_hash: str | None = field(default=None, repr=False)
+    """A crypt(3) hash, as for root; out of the repr."""
     ssh_keys: tuple[str, ...] = ()
     admin: bool = False
     """Member of the sudo/wheel group."""

@@ -1,4 +1,5 @@
-"""Yes/no questions as modal screens; the safe answer is focused and Escape picks it."""
+"""Yes/no questions as modal screens; the safe answer is focused, Escape picks it and the footer
+says so with that answer's label."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ class Confirm(ModalScreen[bool]):
         danger: bool = True,
     ) -> None:
         super().__init__()
+        # The footer names what Escape does: the safe answer, in this dialog's own words.
+        self._bindings.key_to_bindings["escape"] = [Binding("escape", "no", no)]
         self.title_text = title
         self.lines = lines
         self.yes_label = yes

@@ -80,7 +80,9 @@ async def test_confirmed_install_shows_progress_then_done(tmp_path: Path) -> Non
         (saved,) = backend.saved_answers
         assert saved.startswith(f"{tmp_path}/answers-") and saved in app.answers_path
         assert backend.saved_answers[saved] == backend.answers_toml(backend.executed[0])
-        await pilot.press("right", "enter")  # Power off
+        await pilot.click("#poweroff")  # Quit has the focus; Power off asks first
+        await pilot.pause()
+        await pilot.press("right", "enter")
         await pilot.pause()
     assert backend.executed == [plan]
     assert app.return_value == Outcome(action="poweroff")

@@ -64,11 +64,11 @@ async def test_welcome_on_bios_warns_that_the_disk_boots_with_uefi() -> None:
         assert "boots with UEFI only" in screen_text(app)
 
 
-async def test_back_on_welcome_quits() -> None:
+async def test_welcome_quit_button_quits_at_once_when_nothing_was_entered() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await pilot.press("escape")
+        await pilot.click("#back")
         await pilot.pause()
     assert app.return_value == Outcome(action="quit")
 
@@ -189,15 +189,16 @@ async def test_storage_rejects_bad_sizes_next_to_the_field() -> None:
 # -- Image -------------------------------------------------------------------------------------
 
 
-async def test_image_requires_a_transport() -> None:
+async def test_image_reference_is_checked_and_a_bare_one_means_docker() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await advance(pilot, "image")
-        assert app.screen.query_one("#ref", Input).value.startswith("docker://")
-        await set_input(app, "ref", "quay.io/x/y:1")
+        await set_input(app, "ref", "Not a Ref")
         await pilot.press("ctrl+n")
         await pilot.pause()
-        assert error(app, "ref").startswith("Image: 'quay.io/x/y:1' needs a transport prefix")
+        assert error(app, "ref").startswith(
+            "Image: image reference 'Not a Ref' contains whitespace"
+        )
         await set_input(app, "ref", "")
         await pilot.press("ctrl+n")
         await pilot.pause()
@@ -217,7 +218,7 @@ async def test_image_inspect_shows_the_result_inline() -> None:
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert "Debian GNU/Linux 13 (trixie)" in static(app, "inspect-result")
-        assert backend.inspected[-1].ref == app.choices.image.ref
+        assert backend.inspected[-1].ref == app.screen.query_one("#ref", Input).value
 
 
 async def test_image_inspect_error_is_shown_inline() -> None:

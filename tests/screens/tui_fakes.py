@@ -21,7 +21,16 @@ from textual.pilot import Pilot
 from installer.answers import load_answers, resolve
 from installer.answers.writer import answers_toml
 from installer.errors import Cancelled, InstallerError, UserError
-from installer.events import Event, Output, Progress, StepDone, StepStarted, Warned
+from installer.events import (
+    Event,
+    Output,
+    Progress,
+    StepDone,
+    StepStarted,
+    Warned,
+    WritingStarted,
+)
+from installer.image.sources import Kind, Source
 from installer.plan import ImageSource, Plan, render
 from installer.system.checks import ImageContents
 from screens.app import STEPS as WIZARD_STEPS
@@ -30,7 +39,7 @@ from screens.backend import ImageSummary
 from storage.discover import inventory, load_snapshot
 from storage.layout import Layout, LayoutRequest, plan_layout
 from storage.model import Inventory
-from storage.sizes import MiB
+from storage.sizes import GiB, MiB
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 MACHINE = DATA / "udev" / "sata-server"
@@ -41,6 +50,26 @@ DEMO_CONTENTS = ImageContents(
     locales=frozenset({"C", "POSIX", "C.utf8"}), keymaps=frozenset({"us", "de", "de-latin1"})
 )
 """What the demo image offers: C.utf8 only, and a few console keymaps."""
+SOURCES = (
+    Source(
+        kind=Kind.EMBEDDED,
+        ref="oci:/run/live/medium/obelisk/images/debian:13",
+        track="docker://quay.io/obelisk/debian:13",
+        label="debian:13",
+    ),
+    Source(
+        kind=Kind.HISTORY,
+        ref="docker://quay.io/obelisk/fedora:42",
+        label="quay.io/obelisk/fedora:42",
+    ),
+)
+"""What the fake machine has: an image on the install medium and one typed before."""
+NETWORK = (
+    "ens3 (up): 192.0.2.10/24",
+    "default route via 192.0.2.1 (ens3)",
+    "DNS 192.0.2.1",
+    "no proxy (no http_proxy/https_proxy in the environment)",
+)
 
 STEPS = (("check", "Check the plan"), ("partition", "Partition the disk"), ("fetch", "Fetch"))
 
@@ -57,6 +86,8 @@ class FakeBackend:
         self.inspected: list[ImageSource] = []
         self.hashed: list[str] = []
         self.loaded_keymaps: list[str] = []
+        self.remembered: list[str] = []
+        self.connection_checks: list[ImageSource] = []
         self.saved_answers: dict[str, str] = {}
         self.blocking = threading.Event()
         """Set once the scripted install waits for cancellation."""
@@ -82,7 +113,27 @@ class FakeBackend:
             lines=("OS:        Debian GNU/Linux 13 (trixie)", "Kernel:    6.12.48+deb13-amd64"),
             bootable=True,
             contents=DEMO_CONTENTS,
+            size=(8192 if "huge" in source.ref else 1) * GiB,
         )
+
+    def image_sources(self) -> tuple[Source, ...]:
+        return SOURCES
+
+    def remember_image(self, ref: str) -> None:
+        self.remembered.append(ref)
+
+    def network(self) -> tuple[str, ...]:
+        return NETWORK
+
+    def check_connection(self, source: ImageSource) -> str:
+        self.connection_checks.append(source)
+        if not source.ref.startswith("docker://"):
+            return "No network needed: oci images are read from this machine."
+        if "unreachable" in source.ref:
+            raise UserError(
+                "cannot reach https://unreachable.example/v2/: Name or service not known"
+            )
+        return "Reached the registry at https://quay.io/v2/."
 
     def plan_text(self, plan: Plan) -> str:
         return render.plan_text(plan)
@@ -123,6 +174,8 @@ class FakeBackend:
         total = len(STEPS)
         for index, (step, title) in enumerate(STEPS, 1):
             yield StepStarted(step=step, title=title, index=index, total=total)
+            if step == "partition":  # as the engine: the target is written from here on
+                yield WritingStarted(step=step, target="/dev/disk/by-id/fake")
             if step == self.fail_at:
                 raise InstallerError(f"{title} failed: sgdisk exited with code 4\nmore detail")
             if step == "fetch":

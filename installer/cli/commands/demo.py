@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from installer.boot.qemu import boot_command, interactive_argv
 from installer.cli.printer import EventPrinter
 from installer.devtools import demo, iso, vm
 from installer.engine import InstallResult, execute
@@ -36,7 +37,7 @@ def run_iso(args: argparse.Namespace) -> int:
         with disk.open("wb") as f:
             f.truncate(parse_size("8GiB"))
         _say(f"blank 8 GiB target disk {disk}")
-    argv = vm.interactive_argv(disk, cdrom=built.path)
+    argv = interactive_argv(disk, cdrom=built.path)
     _say(f"booting {built.path} with {disk} (leave QEMU with Ctrl-a x):")
     _say("  " + shlex.join(argv))
     return runner.interactive(argv)
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             result: InstallResult = drain(execute(plan), printer)
     _say(f"installed image {result.image_id[:12]} into {output} in {result.seconds:.0f} s")
     _say("boot it with:")
-    _say("  " + shlex.join(vm.interactive_argv(output)))
+    _say("  " + boot_command(output))
     if not args.boot:
         return 0
     serial = output.with_name(output.name + ".serial.log")

@@ -21,6 +21,7 @@ from installer.errors import UserError
 from installer.events import drain
 from installer.plan import FinishAction, Plan
 from installer.plan.render import plan_text
+from installer.private import create_private, private_dir
 from storage import runner, safety
 from storage.cleanup import signals_raise
 from storage.errors import BadInput
@@ -51,11 +52,9 @@ def confirm(plan: Plan, *, assume_yes: bool) -> None:
 def open_log(path: str | None) -> Path:
     """Log everything (DEBUG: every argv and child output) to a file for this run."""
     if path:
-        log_path = Path(path)
+        log_path = create_private(path)
     else:
-        LOG_DIR.mkdir(parents=True, exist_ok=True)
-        log_path = LOG_DIR / time.strftime("install-%Y%m%d-%H%M%S.log")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path = create_private(private_dir(LOG_DIR) / time.strftime("install-%Y%m%d-%H%M%S.log"))
     handler = logging.FileHandler(log_path)
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
