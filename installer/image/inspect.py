@@ -64,6 +64,8 @@ class ImageReport:
     initramfs: bool
     composefs: bool
     missing: tuple[str, ...]
+    boot_counting: bool
+    """A failed new deployment falls back by itself (health check, systemd-bless-boot)."""
     layers: tuple[LayerInfo, ...]
     labels: dict[str, str]
 
@@ -96,6 +98,7 @@ class ImageReport:
             "kernels": list(self.kernels),
             "initramfs": self.initramfs,
             "composefs": self.composefs,
+            "boot_counting": self.boot_counting,
             "bootable": self.bootable,
             "missing": list(self.missing),
             "size": self.size,
@@ -128,6 +131,7 @@ class ImageReport:
             ("kernel", kernel),
             ("initramfs", "yes" if self.initramfs else "no"),
             ("composefs", "yes" if self.composefs else "no"),
+            ("boot counting", "yes" if self.boot_counting else "no (no automatic fallback)"),
             ("bootable", "yes" if self.bootable else "no: " + "; ".join(self.missing)),
             (
                 "size",
@@ -201,6 +205,7 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
         initramfs=support.initramfs,
         composefs=support.composefs,
         missing=support.missing,
+        boot_counting=support.boot_counting,
         layers=tuple(layers),
         labels=labels,
     )

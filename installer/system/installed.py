@@ -27,6 +27,7 @@ from pathlib import Path
 
 from installer import sysroot
 from installer.boot.bootloader import (
+    DEFAULT_TRIES,
     BootEntry,
     boot_file_wanted,
     check_boot_files,
@@ -286,6 +287,9 @@ def update(
             extra_kargs=extra,
             arch=arch,
             make_default=False,
+            # Not known good until it reaches boot-complete.target: systemd-boot counts its
+            # tries and falls back to the previous default when they run out (DESIGN 3.3).
+            tries=DEFAULT_TRIES,
         )
         # The entry and its kernel reach the disk before the default names them, and the
         # switch before the update reports success.

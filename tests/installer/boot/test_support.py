@@ -29,7 +29,17 @@ SHELL_FILES = {
     "initramfs-tools/scripts/local-bottom/obelisk-composefs": "sh",
     "dracut/90obelisk-composefs/obelisk-composefs.sh": "sh",
     "dracut/90obelisk-composefs/module-setup.sh": "bash",
+    "boot-counting/health-check": "sh",
+    "boot-counting/bless-boot": "sh",
 }
+COUNTING = [
+    "/usr/lib/systemd/system/obelisk-health-check.service",
+    "/usr/lib/systemd/system/obelisk-boot-failed.service",
+    "/usr/lib/systemd/system/systemd-bless-boot.service.d/obelisk.conf",
+    "/usr/lib/obelisk/health-check",
+    "/usr/lib/obelisk/bless-boot",
+    "/usr/lib/systemd/system/boot-complete.target.requires/obelisk-health-check.service",
+]
 
 
 def initrd_image(flavour: Flavour | None, how: str = "zstd") -> bytes:
@@ -75,6 +85,7 @@ def test_initramfs_tools_files_modes_and_fstype(tmp_path: Path) -> None:
     assert written == [
         "/usr/share/initramfs-tools/hooks/obelisk-composefs",
         "/usr/share/initramfs-tools/scripts/local-bottom/obelisk-composefs",
+        *COUNTING,
         "/etc/initramfs-tools/conf.d/obelisk-fstype",
         "/sysroot",
     ]
@@ -84,7 +95,7 @@ def test_initramfs_tools_files_modes_and_fstype(tmp_path: Path) -> None:
     assert "FSTYPE=xfs\n" in (root / "etc/initramfs-tools/conf.d/obelisk-fstype").read_text()
     assert (root / "sysroot").is_dir() and not any((root / "sysroot").iterdir())
     # Idempotent: a second run rewrites the same files and creates nothing new.
-    assert add_boot_support(root, fstype="xfs") == written[:3]
+    assert add_boot_support(root, fstype="xfs") == written[:-1]
 
 
 def test_dracut_module(tmp_path: Path) -> None:
@@ -146,6 +157,30 @@ def test_detect_ready_image(tmp_path: Path) -> None:
     found = detect_boot_support(DirectoryView(root))
     assert found.ok and found.composefs and found.initramfs and not found.notes
     assert found.kernel == "6.12.1-amd64"
+
+
+def test_boot_counting_units(tmp_path: Path) -> None:
+    """The health check is required by boot-complete.target (so it only runs on a counted
+    boot), fails into marking the boot bad, and blessing goes through obelisk's ESP mount."""
+    root = debian_root(tmp_path, regenerated=True)
+    add_boot_support(root)
+    units = root / "usr/lib/systemd/system"
+    link = units / "boot-complete.target.requires/obelisk-health-check.service"
+    assert os.readlink(link) == "../obelisk-health-check.service" and link.is_file()
+    check = (units / "obelisk-health-check.service").read_text()
+    for line in ("Before=boot-complete.target", "OnFailure=obelisk-boot-failed.service"):
+        assert line in check.splitlines()
+    assert (
+        "ExecStart=/usr/lib/obelisk/bless-boot bad"
+        in (units / "obelisk-boot-failed.service").read_text().splitlines()
+    )
+    dropin = (units / "systemd-bless-boot.service.d/obelisk.conf").read_text().splitlines()
+    assert dropin[-2:] == ["ExecStart=", "ExecStart=/usr/lib/obelisk/bless-boot good"]
+    assert stat.S_IMODE((root / "usr/lib/obelisk/bless-boot").stat().st_mode) == 0o755
+    # Boot counting needs systemd's blessing tool too (Debian: the systemd-boot package).
+    assert not detect_boot_support(DirectoryView(root)).boot_counting
+    (root / "usr/lib/systemd/systemd-bless-boot").write_bytes(b"")
+    assert detect_boot_support(DirectoryView(root)).boot_counting
 
 
 def test_detect_fedora_layout(tmp_path: Path) -> None:
