@@ -125,7 +125,10 @@ class BootLog:
         )
 
 
-def qemu_argv(disk: Path, *, vars_copy: Path, sock: Path, memory: int, cpus: int) -> list[str]:
+def qemu_argv(
+    disk: Path, *, vars_copy: Path, sock: Path, memory: int, cpus: int, reboot: bool = False
+) -> list[str]:
+    """QEMU for one boot: a guest reboot ends it, unless `reboot` (a session with reboots)."""
     return [
         "qemu-system-x86_64",
         "-accel", "tcg",
@@ -140,7 +143,7 @@ def qemu_argv(disk: Path, *, vars_copy: Path, sock: Path, memory: int, cpus: int
         "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
         "-drive", f"if=pflash,format=raw,file={vars_copy}",
         "-drive", f"file={disk},format=raw,if=virtio",
-        "-no-reboot",
+        *([] if reboot else ["-no-reboot"]),
     ]  # fmt: skip
 
 
@@ -190,6 +193,7 @@ def boot_disk(
     memory: int = 2048,
     cpus: int = 1,
     fatal: Sequence[str] = ("panic",),
+    reboot: bool = False,
 ) -> BootLog:
     """Boot `disk` and watch its console until QEMU exits, `until` appears, or `timeout` passes.
 
@@ -197,7 +201,8 @@ def boot_disk(
     patches its own code at start (seen here in `sched_clock_cpu`, before any obelisk code runs).
 
     The console goes to `log` as it arrives. A marker named in `fatal` ends the watch a few seconds
-    later. QEMU is stopped by its PID on every way out.
+    later. QEMU is stopped by its PID on every way out. With `reboot` the guest may reboot (the
+    same OVMF variables stay): one session then shows several boots.
     """
     if not disk.is_file():
         raise UserError(f"{disk}: no such disk image file")
@@ -213,7 +218,9 @@ def boot_disk(
         vars_copy = Path(tmp, "OVMF_VARS.fd")
         shutil.copyfile(OVMF_VARS, vars_copy)
         sock_path = Path(tmp, "serial.sock")
-        argv = qemu_argv(disk, vars_copy=vars_copy, sock=sock_path, memory=memory, cpus=cpus)
+        argv = qemu_argv(
+            disk, vars_copy=vars_copy, sock=sock_path, memory=memory, cpus=cpus, reboot=reboot
+        )
         start = time.monotonic()
         deadline = start + timeout
         with (

@@ -73,6 +73,9 @@ class DeploymentInfo:
     title: str
     default: bool
     has_entry: bool
+    boot_state: str = "none"
+    """The entry's boot count (DESIGN 3.5): good, trying, failed; `none` without an entry."""
+    tries_left: int | None = None
 
 
 def _find_partitions(device: str) -> tuple[str, str]:
@@ -185,6 +188,8 @@ def deployments(system: Installed) -> list[DeploymentInfo]:
                 title=entry.title if entry else "",
                 default=directory.name == current,
                 has_entry=entry is not None,
+                boot_state=entry.boot_state if entry else "none",
+                tries_left=entry.tries_left if entry else None,
             )
         )
     return sorted(found, key=lambda d: order[d.id], reverse=True)
@@ -213,10 +218,16 @@ def rollback(system: Installed, to: str | None = None) -> DeploymentInfo:
 
 
 def update(
-    target: str, ref: str | None, opts: FetchOptions, *, kargs: tuple[str, ...] | None = None
+    target: str,
+    ref: str | None,
+    opts: FetchOptions,
+    *,
+    kargs: tuple[str, ...] | None = None,
+    make_default: bool = True,
 ) -> Generator[Event, None, BootEntry]:
     """Deploy `ref` (default: the reference the current deployment tracks) beside the current
-    deployment and make it the default boot entry."""
+    deployment and make it the default boot entry (without `make_default`: only add its entry,
+    ranked last, for `upgrade --download-only`)."""
     total = 4
     with open_installed(target, writable=True) as system:
         current = default_entry(system.esp)
@@ -294,7 +305,8 @@ def update(
         # The entry and its kernel reach the disk before the default names them, and the
         # switch before the update reports success.
         fat.sync(system.esp)
-        set_default(system.esp, deployment.id, timeout=timeout)
-        fat.sync(system.esp)
+        if make_default:
+            set_default(system.esp, deployment.id, timeout=timeout)
+            fat.sync(system.esp)
         yield StepDone(step="bootloader", summary=f"default entry {entry.path}")
         return entry
