@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         _add_disk_option(p)
         _add_image_options(p)
 
+    p = sub.add_parser("gc", help="remove what no kept deployment references; say what it freed")
+    _add_disk_option(p)
+    p = sub.add_parser("verify", help="re-hash every object a deployment references")
+    p.add_argument("id", nargs="?", help="a deployment (default: the booted or next-boot one)")
+    _add_disk_option(p)
+
     for name, what in (("pin", "keep a deployment"), ("unpin", "let gc remove it again")):
         p = sub.add_parser(name, help=what)
         p.add_argument("id", help="a deployment id (or a unique prefix)")

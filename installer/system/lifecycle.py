@@ -9,6 +9,7 @@ from the kernel command line.
 
 from __future__ import annotations
 
+import contextlib
 import tomllib
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from installer.errors import UserError
 from installer.events import Event, StepDone, StepStarted
 from installer.image.fetch import inspect_manifest
 from installer.image.ref import FetchOptions, parse_ref
+from installer.system.gc import GcReport, gc, repository_lock
 from installer.system.installed import Installed, _origin, deployments, open_installed, update
 from storage import durable, fat
 
@@ -212,6 +214,8 @@ class UpgradeResult:
     """There is something to deploy (what --check reports)."""
     image_id: str | None = None
     message: str = ""
+    gc: GcReport | None = None
+    """What the gc after the upgrade freed."""
 
 
 def upgrade(
@@ -271,8 +275,24 @@ def upgrade(
             ref=ref, digest=digest, changed=True, available=True, image_id=ready.id,
             message="downloaded before; now the next boot",
         )  # fmt: skip
-    entry = yield from update(target, ref, opts, make_default=not download_only)
-    return UpgradeResult(ref=ref, digest=digest, changed=True, available=True, image_id=entry.id)
+    with contextlib.ExitStack() as hold:
+        if booted is not None:
+            # On the running system nothing else claims the disk: lock the repository, so a gc
+            # cannot remove the objects this upgrade has written but not yet published.
+            running = hold.enter_context(open_installed(target))
+            hold.enter_context(repository_lock(running.root))
+        entry = yield from update(target, ref, opts, make_default=not download_only)
+        yield StepStarted(
+            step="gc", title="Removing what no kept deployment needs", index=1, total=1
+        )
+        with open_installed(target, writable=True) as system:
+            freed = gc(system, status(system, booted))
+        yield StepDone(
+            step="gc", summary=f"{len(freed.removed)} deployments, {freed.objects} objects"
+        )
+    return UpgradeResult(
+        ref=ref, digest=digest, changed=True, available=True, image_id=entry.id, gc=freed
+    )
 
 
 def rollback_target(state: Status) -> DeploymentStatus:

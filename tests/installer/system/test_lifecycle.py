@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from installer import sysroot
 from installer.cli.main import main
+from installer.system.gc import image_objects
 from installer.system.installed import open_installed
 from installer.system.lifecycle import status
 from installer.system.status_schema import StatusJson, json_schema
@@ -30,7 +32,7 @@ ENV = {"MTOOLS_SKIP_CHECK": "1"}
 def refs(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     base = tmp_path_factory.mktemp("versions")
     out = {}
-    for version in ("1", "2", "3"):
+    for version in ("1", "2", "3", "4"):
         fakeos.write_image(base / f"v{version}", version)
         out[f"v{version}"] = registry.push_layout(base / f"v{version}", f"cycle:{version}")
     return out
@@ -138,3 +140,62 @@ def test_switch_upgrade_failed_digest_pin_and_rollback(
         conf = system.root / "state/deploy" / str(booted.next_boot) / "etc/obelisk/obelisk.toml"
         conf.write_text("keep = 5\n")
     assert _status(disk, capsys).keep == 5
+
+
+def test_gc_keeps_newest_n_and_pinned_and_verify_names_bad_objects(
+    tmp_path: Path, refs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = answers(tmp_path, refs["v1"])
+    assert main(["install", "--answers", str(file), "--yes", "--log", str(tmp_path / "l")]) == 0
+    disk = tmp_path / "disk.img"
+    tls = "--no-tls-verify"
+    (v1,) = _status(disk, capsys).deployments
+    with open_installed(str(disk), writable=True) as system:
+        conf = sysroot.config_file(system.root, v1.id)
+        conf.parent.mkdir()
+        conf.write_text("# the /etc merge carries this to every later deployment\nkeep = 2\n")
+    assert main(["pin", v1.id, "--disk", str(disk)]) == 0
+    ever = []
+    for tag in ("v2", "v3", "v4"):
+        assert main(["switch", refs[tag], "--disk", str(disk), tls]) == 0
+        ever.append(_status(disk, capsys).next_boot)
+    state = _status(disk, capsys)
+    # The gc after v4: the newest two and the pinned v1 stay; v2 went, with its boot files.
+    assert state.keep == 2
+    assert [str(d.image).rsplit(":", 1)[1] for d in state.deployments] == ["4", "3", "1"]
+    (gone,) = set(ever) - {d.id for d in state.deployments}
+    files = runner.output(["mdir", "-/", "-b", "-i", f"{disk}@@1M", "::/"], env=ENV)
+    assert gone not in files and state.deployments[0].id in files, files
+    with open_installed(str(disk)) as system:
+        assert sorted(sysroot.deployment_ids(system.root)) == sorted(
+            d.id for d in state.deployments
+        )
+        kept = set().union(*(image_objects(system.root, d.id) for d in state.deployments))
+        on_disk = {
+            f"{p.parent.name}/{p.name}" for p in sysroot.objects_dir(system.root).glob("*/*")
+        }
+    assert on_disk == kept  # nothing unreferenced left, nothing referenced missing
+
+    # Unpinned, v1 goes at the next gc, which says what it freed.
+    assert main(["unpin", v1.id, "--disk", str(disk)]) == 0
+    capsys.readouterr()
+    assert main(["gc", "--disk", str(disk)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("removed 1 deployments and ") and "freed" in out, out
+    assert [d.id for d in _status(disk, capsys).deployments] == [
+        d.id for d in state.deployments[:2]
+    ]
+    assert main(["verify", "--disk", str(disk)]) == 0
+    assert "objects checked, ok" in capsys.readouterr().out
+
+    # A corrupted object and a missing one are both named; exit 1.
+    newest = state.deployments[0].id
+    with open_installed(str(disk), writable=True) as system:
+        names = sorted(image_objects(system.root, newest))
+        corrupt, missing = (sysroot.objects_dir(system.root) / n for n in names[:2])
+        corrupt.write_bytes(corrupt.read_bytes() + b"x")
+        missing.unlink()
+    assert main(["verify", newest[:8], "--disk", str(disk)]) == 1
+    out = capsys.readouterr().out
+    assert "corrupt: " in out and corrupt.name in out and "missing: " in out
+    assert missing.name in out
