@@ -131,7 +131,7 @@ class ImageReport:
             ("kernel", kernel),
             ("initramfs", "yes" if self.initramfs else "no"),
             ("composefs", "yes" if self.composefs else "no"),
-            ("boot counting", "yes" if self.boot_counting else "no (no automatic fallback)"),
+            ("fallback", "yes" if self.boot_counting else "no (no boot counting support)"),
             ("bootable", "yes" if self.bootable else "no: " + "; ".join(self.missing)),
             (
                 "size",

@@ -43,6 +43,7 @@ def _poweroff_after(version: str) -> tuple[vm.Key, ...]:
     return (vm.Key(after=after, send="\rsystemctl is-system-running --wait; systemctl poweroff\r"),)
 
 
+@pytest.mark.timeout(3600)  # three boots under TCG on a shared machine
 def test_good_boot_is_blessed_and_failed_health_check_falls_back(
     demo_image: DemoImage,
     tmp_path: Path,
