@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("root", help="the image's root directory (e.g. an mmdebstrap target)")
     q.add_argument("--flavour", choices=("initramfs-tools", "dracut"), help="default: detected")
     q.add_argument("--fstype", default="ext4", help="the root filesystem type (default: ext4)")
+    q.add_argument(
+        "--with-tools",
+        action="store_true",
+        help="also put obelisk's on-system commands (status, upgrade, ...) into the image",
+    )
 
     p = sub.add_parser("deploy", help="deploy an image into an already-mounted root filesystem")
     p.add_argument("--root", required=True, metavar="DIR")

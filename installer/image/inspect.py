@@ -16,6 +16,7 @@ from typing import Any
 
 from installer.boot.kernel import find_kernel
 from installer.boot.support import detect_boot_support
+from installer.boot.tools import has_tools
 from installer.composefs.deploy import scan_layers
 from installer.errors import UserError
 from installer.events import Event, Output, drain
@@ -66,6 +67,8 @@ class ImageReport:
     missing: tuple[str, ...]
     boot_counting: bool
     """A failed new deployment falls back by itself (health check, systemd-bless-boot)."""
+    tools: bool
+    """obelisk's on-system commands are in the image (`add-boot-support --with-tools`)."""
     layers: tuple[LayerInfo, ...]
     labels: dict[str, str]
 
@@ -99,6 +102,7 @@ class ImageReport:
             "initramfs": self.initramfs,
             "composefs": self.composefs,
             "boot_counting": self.boot_counting,
+            "tools": self.tools,
             "bootable": self.bootable,
             "missing": list(self.missing),
             "size": self.size,
@@ -132,6 +136,7 @@ class ImageReport:
             ("initramfs", "yes" if self.initramfs else "no"),
             ("composefs", "yes" if self.composefs else "no"),
             ("fallback", "yes" if self.boot_counting else "no (no boot counting support)"),
+            ("tools", "yes" if self.tools else "no (no on-system obelisk commands)"),
             ("bootable", "yes" if self.bootable else "no: " + "; ".join(self.missing)),
             (
                 "size",
@@ -206,6 +211,7 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
         composefs=support.composefs,
         missing=support.missing,
         boot_counting=support.boot_counting,
+        tools=has_tools(tree),
         layers=tuple(layers),
         labels=labels,
     )

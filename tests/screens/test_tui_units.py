@@ -99,6 +99,7 @@ def test_inspect_report_becomes_the_image_screen_lines() -> None:
         initramfs=True,
         composefs=True,
         boot_counting=True,
+        tools=False,
         layers=(layer,),
         labels={},
     )

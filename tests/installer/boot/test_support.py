@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -285,3 +286,40 @@ def test_local_bottom_contract() -> None:
     # klibc has neither `mount -o loop` nor `mount --bind`.
     code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("#"))
     assert "-o loop" not in code and "--bind" not in code
+
+
+def test_with_tools_refuses_an_image_without_what_the_commands_need(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = debian_root(tmp_path / "r")
+    assert main(["image", "add-boot-support", "--with-tools", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "skopeo" in err and "composefs" in err and "python3-pydantic" in err
+    # Nothing written: not even the initramfs support.
+    assert not (root / "usr/share/initramfs-tools/hooks/obelisk-composefs").exists()
+
+
+def test_with_tools_puts_a_working_obelisk_command_into_the_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from installer.boot import tools
+
+    root = debian_root(tmp_path / "r")
+    for path in tools.COMMANDS:
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).write_bytes(b"")
+    for module in tools.MODULES:
+        (root / "usr/lib/python3/dist-packages" / module).mkdir(parents=True)
+    assert main(["image", "add-boot-support", "--with-tools", str(root)]) == 0
+    assert "/usr/bin/obelisk" in capsys.readouterr().out
+    assert tools.has_tools(DirectoryView(root))
+    assert not (root / tools.PYTHON_DIR.lstrip("/") / "screens").exists()
+    assert not (root / tools.PYTHON_DIR.lstrip("/") / "installer/devtools").exists()
+    # The launcher runs the copied engine (here with this Python and its site-packages).
+    launcher = (root / "usr/bin/obelisk").read_text()
+    assert launcher.startswith("#!/usr/bin/python3\n")
+    code = launcher.replace(tools.PYTHON_DIR, str(root / tools.PYTHON_DIR.lstrip("/")))
+    out = runner.run(
+        [sys.executable, "-c", code, "status"], check=False, env={"PYTHONSAFEPATH": "1"}
+    )
+    assert out.returncode == 2 and "not booted from an obelisk deployment" in out.stderr

@@ -52,14 +52,15 @@ def test_human_output_is_an_aligned_block(
     keys = [line.split()[0] for line in out if not line.startswith(" ")]
     assert keys == [
         "image", "digest", "os", "platform", "kernel", "initramfs", "composefs", "fallback",
-        "bootable", "size", "layers",
+        "tools", "bootable", "size", "layers",
     ]  # fmt: skip
     column = {line.index(line.split()[1]) for line in out if not line.startswith(" ")}
     assert len(column) == 1
     assert "Obelisk Test 7" in out[2] and "linux/amd64" in out[3]
     assert f"{KVER} (also 6.0.1-old)" in out[4]
     assert out[7].split()[:2] == ["fallback", "no"]  # no boot counting units in this image
-    assert out[8].split() == ["bootable", "yes"]
+    assert out[8].split()[:2] == ["tools", "no"]
+    assert out[9].split() == ["bootable", "yes"]
     assert len([line for line in out if line.startswith("  sha256:")]) == 4
 
 
@@ -69,7 +70,7 @@ def test_json_output_has_stable_keys(images: Images, capsys: pytest.CaptureFixtu
     assert list(data) == [
         "version", "ref", "digest", "index_digest", "config_digest", "os", "architecture",
         "name", "os_version", "pretty_name", "kernel", "kernels", "initramfs", "composefs",
-        "boot_counting", "bootable", "missing", "size", "uncompressed_size", "layers", "labels",
+        "boot_counting", "tools", "bootable", "missing", "size", "uncompressed_size", "layers", "labels",
     ]  # fmt: skip
     assert data["digest"] == images.multi.manifest_digest
     assert data["index_digest"] == images.multi.index_digest
