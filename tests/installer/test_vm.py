@@ -79,3 +79,11 @@ def test_a_report_glued_to_a_terminal_query_still_counts(tmp_path: Path) -> None
         timed_out=False,
     )
     assert log.checks() == {"/": ("overlay", "overlay", "ro")}
+
+
+def test_a_session_with_reboots_drops_no_reboot(tmp_path: Path) -> None:
+    argv = vm.qemu_argv(
+        tmp_path / "d.img", vars_copy=tmp_path / "v.fd", sock=tmp_path / "s", memory=2048,
+        cpus=1, reboot=True,
+    )  # fmt: skip
+    assert "-no-reboot" not in argv
