@@ -57,3 +57,11 @@ def test_the_disk_under_a_mounted_physical_root(tmp_path: Path) -> None:
             running = this_system(cmdline=cmdline, sysroot=where)
             assert (running.booted, running.disk) == (ID, device)
         assert disk_of(where) is None
+
+
+def test_apply_reboots_only_the_running_system(capsys: pytest.CaptureFixture[str]) -> None:
+    from installer.cli.main import main
+
+    assert main(["upgrade", "--apply", "--disk", "/nonexistent.img"]) == 2
+    assert "--apply reboots this system" in capsys.readouterr().err
+    assert main(["switch", "oci:/x:1", "--apply", "--download-only"]) == 2
