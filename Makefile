@@ -18,3 +18,4 @@ lint: setup
 
 bench: setup
 	.venv/bin/python -m bench.deploy
+	.venv/bin/python -m bench.memory

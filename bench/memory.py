@@ -3,9 +3,12 @@
 The merged tree is held in memory (DESIGN 4), so memory grows with entries, not bytes. Synthetic
 gzip layers of N small files (each just over the 64-byte inline limit, so each is an object) are
 deployed into a temp directory, each N in a child process; the slope gives the bytes per entry and
-the entry count at which 300 MB would be reached.
+the entry count at which 300 MB would be reached. Targets (issue 15): peak RSS <= 300 MB at 1M
+files, <= 200 bytes per file. The files' contents repeat every `DISTINCT` files, so a million-file
+run writes a few thousand objects instead of 4 GB of 4 KiB blocks: the tree holds one record per
+file all the same, and that is what is measured.
 
-    python -m bench.memory [--files 25000 100000 200000]
+    python -m bench.memory [--files 100000 1000000]
 """
 
 from __future__ import annotations
@@ -27,7 +30,12 @@ from storage import runner
 from storage.sizes import MB
 
 LIMIT = 300 * MB
+PER_FILE = 200
+"""Target bytes of peak RSS per file (the slope)."""
+TARGET_FILES = 1_000_000
 PER_DIR = 1000
+DISTINCT = 4096
+"""Distinct file contents: objects written per layer at most."""
 
 
 class _Hashing(io.RawIOBase):
@@ -56,7 +64,7 @@ def build_layer(path: Path, files: int) -> dict[str, Any]:
                     info.type, info.mode = tarfile.DIRTYPE, 0o755
                     tar.addfile(info)
                 for i in range(files):
-                    data = f"{i:08}".encode() * 12 + b"\n" * 4
+                    data = f"{i % DISTINCT:08}".encode() * 12 + b"\n" * 4
                     info = tarfile.TarInfo(
                         f"usr/share/doc/package-{i // PER_DIR:05}/changelog-{i:07}.txt"
                     )
@@ -90,7 +98,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.memory", description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, nargs="+", default=[25_000, 100_000, 200_000])
+    parser.add_argument("--files", type=int, nargs="+", default=[100_000, TARGET_FILES])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -124,9 +132,25 @@ def main(argv: list[str] | None = None) -> int:
                 f"about {slope:.0f} bytes per file; 300 MB would be reached near "
                 f"{at_limit:,.0f} files"
             )
+            print(
+                f"bytes per file {slope:.0f} (target <= {PER_FILE}): "
+                f"{'PASS' if slope <= PER_FILE else 'MISS'}"
+            )
+        print(_rss_target(points))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _rss_target(points: list[tuple[int, int]]) -> str:
+    """PASS/MISS on the peak RSS of the run with the most files, which must reach 1M."""
+    files, rss = max(points)
+    if files < TARGET_FILES:
+        return f"peak RSS at {TARGET_FILES:,} files: not measured (largest run {files:,}): MISS"
+    verdict = "PASS" if rss <= LIMIT else "MISS"
+    return (
+        f"peak RSS at {files:,} files {rss / MB:.0f} MB (target <= {LIMIT / MB:.0f} MB): {verdict}"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from installer.boot.bootloader import BootEntry, boot_file_wanted, install_bootloader
+from installer.boot.bootloader import (
+    BootEntry,
+    boot_file_wanted,
+    check_boot_files,
+    install_bootloader,
+)
 from installer.boot.support import require_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, scan_layers
 from installer.errors import Cancelled, InstallerError, UserError
@@ -30,9 +35,9 @@ from installer.image.fetch import FetchedImage, fetch, inspect_manifest
 from installer.image.ref import ImageRef, parse_ref
 from installer.plan import Plan
 from installer.sysroot import var_dir
-from installer.system import configure
+from installer.system import configure, space
 from storage import discover as discovery
-from storage import durable, fat, loop, mkfs, partition, runner, safety
+from storage import durable, fat, leftovers, loop, mkfs, partition, runner, safety
 from storage.cleanup import CleanupStack
 from storage.fat import FatImage
 from storage.layout import Filesystem, Layout, plan_layout
@@ -145,13 +150,34 @@ def execute(
 
         # 2. Fetch into host scratch space and check the image can boot, before the disk.
         yield run.start("fetch")
-        workdir = Path(tempfile.mkdtemp(prefix="obelisk-fetch-", dir=scratch))
+        workdir = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-fetch-"), dir=scratch))
         stack.callback(shutil.rmtree, workdir, True, what=f"remove {workdir}")
-        image: FetchedImage = yield from run.relay(fetch(ref, workdir, opts))
+        try:
+            image: FetchedImage = yield from run.relay(fetch(ref, workdir, opts))
+        except InstallerError as exc:
+            if space.is_enospc(exc):
+                raise UserError(
+                    f"no space left in {scratch} for the fetched image "
+                    f"({format_size(space.free_bytes(Path(scratch)))} free now): set TMPDIR to a "
+                    "larger directory"
+                ) from exc
+            raise
         tree = scan_layers(image.layers, keep=boot_file_wanted)
         support = require_boot_support(tree, plan.image.ref)
         for note in support.notes:
             yield Warned(step="fetch", message=note)
+        boot_files = check_boot_files(
+            tree, extra_kargs=plan.boot.kargs, arch=image.config.get("architecture")
+        )
+        # Room for it, in the partitions as they will be: before the target is touched.
+        planned = plan.layout or _planned_layout(plan)
+        space.check_partitions(
+            root_size=planned.root.size,
+            root_need=space.content_bytes(tree),
+            esp_size=planned.esp.size,
+            esp_files=boot_files,
+            name=plan.target.path,
+        )
         yield StepDone(
             step="fetch",
             summary=f"{len(image.layers)} layers, {format_size(sum(b.size for b in image.layers))}"
@@ -188,7 +214,7 @@ def execute(
 
         # 5. Deploy into the mounted root.
         yield run.start("deploy")
-        root_dir = Path(tempfile.mkdtemp(prefix="obelisk-root-"))
+        root_dir = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-root-")))
         stack.callback(os.rmdir, root_dir, what=f"remove {root_dir}")
         root = stack.enter(mounted(root_node, root_dir))
         origin = {
@@ -319,6 +345,16 @@ def _layout_for(plan: Plan, inventory: Inventory, device: str) -> Layout:
     return plan_layout(
         plan.layout_request, disk_size=found.size, sector_size=found.logical_sector_size
     )
+
+
+def _planned_layout(plan: Plan) -> Layout:
+    """The layout the partition step will write, known before the target is touched: a file
+    target's from its planned size (a loop device has 512-byte sectors), a disk's from discovery."""
+    if plan.target.is_file:
+        assert plan.target.image_size is not None
+        return plan_layout(plan.layout_request, disk_size=plan.target.image_size, sector_size=512)
+    device = os.path.realpath(plan.target.path)
+    return _layout_for(plan, discovery.discover(), device)
 
 
 def _label(image: FetchedImage, key: str) -> str | None:

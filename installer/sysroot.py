@@ -13,18 +13,21 @@ The naming of one object inside `objects/` is the composefs format's (`composefs
 A name starting with `STAGING_PREFIX` in `state/deploy/` or `composefs/` is work in progress
 (a deployment being staged, an image being built), never a deployment: a deployment is
 published by renaming its complete, flushed state directory to its id, so one that exists under
-its id is complete.
+its id is complete. Every such temp name carries the tag of the run that made it
+(`storage.leftovers`), and `sweep` removes those whose run is gone: what a killed run left.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from installer.errors import InstallerError
+from storage import leftovers
 from storage.mount import bind, mounted
 
 API_FILESYSTEMS = ("proc", "sys", "dev")
@@ -58,6 +61,29 @@ def image_file(root: Path, image_id: str) -> Path:
 
 
 STAGING_PREFIX = ".tmp-"
+BUILD_PREFIX = STAGING_PREFIX + "build-"
+"""An EROFS image being built, in `composefs/`."""
+VAR_STAGING_PREFIX = STAGING_PREFIX + "var-"
+"""The shared `/var` being seeded, beside it."""
+SCRATCH_PREFIX = ".obelisk-scratch-"
+"""A fetched image's blobs, at the top of the root, while an update or deploy reads them."""
+
+
+def temp_dir(parent: Path, base: str) -> Path:
+    """A new directory in `parent` named `<base><this run's tag>-…`, so a later run can sweep it
+    if this one is killed."""
+    return Path(tempfile.mkdtemp(prefix=leftovers.prefix(base), dir=parent))
+
+
+def sweep(root: Path) -> list[Path]:
+    """Remove every temp name on `root` left by runs that are gone (a kill or a power cut)."""
+    return [
+        *leftovers.sweep(root, SCRATCH_PREFIX),
+        *leftovers.sweep(composefs_dir(root), BUILD_PREFIX),
+        *leftovers.sweep(objects_dir(root), STAGING_PREFIX),
+        *leftovers.sweep(deploy_dir(root), STAGING_PREFIX),
+        *leftovers.sweep(var_dir(root).parent, VAR_STAGING_PREFIX),
+    ]
 
 
 def deploy_dir(root: Path) -> Path:

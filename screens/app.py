@@ -32,6 +32,8 @@ from screens.done import DoneScreen
 from screens.error import ErrorScreen
 from screens.image import ImageScreen
 from screens.progress import InstallOutcome, ProgressScreen
+from screens.repair import RepairScreen
+from screens.start import StartScreen
 from screens.step import WizardStep
 from screens.storage import StorageScreen
 from screens.summary import SummaryScreen
@@ -51,6 +53,10 @@ EXIT_SIGNAL = 1
 LOG_DIR = "/var/log/obelisk"
 LOG_DIR_ENV = "OBELISK_LOG_DIR"
 """Overrides `LOG_DIR` (tests, read-only live media)."""
+EXIT_SHELL = 3
+"""Exit code when the person chose Shell and `LIVE_ENV` is set: the live system's console loop
+starts the shell itself (and may start obelisk again after it)."""
+LIVE_ENV = "OBELISK_LIVE"
 
 
 def stamp() -> str:
@@ -77,7 +83,10 @@ class Step(Generic[T]):
 
 
 def _welcome(app: ObeliskApp) -> WelcomeScreen:
-    return WelcomeScreen(firmware=app.backend.firmware(), log_path=app.log_path)
+    screen = WelcomeScreen(firmware=app.backend.firmware(), log_path=app.log_path)
+    if app.start_menu:
+        screen.BACK_LABEL = "Menu"  # Back returns to the start menu, not out of obelisk
+    return screen
 
 
 def _disk(app: ObeliskApp) -> DiskScreen:
@@ -167,8 +176,11 @@ class ObeliskApp(App[Outcome]):
         prefer_file: bool = False,
         inventory: Inventory | None = None,
         handle_signals: bool = False,
+        start_menu: bool = False,
     ) -> None:
         super().__init__()
+        self.start_menu = start_menu
+        """Open on the start menu (Install / Repair / Shell); Back on Welcome returns to it."""
         self.backend = backend
         self.choices = choices or Choices()
         self.log_path = log_path
@@ -202,7 +214,10 @@ class ObeliskApp(App[Outcome]):
             loop = asyncio.get_running_loop()
             for signum in HANGUP_SIGNALS:
                 loop.add_signal_handler(signum, self.hang_up)
-        self.show_step(0)
+        if self.start_menu:
+            self.show_start()
+        else:
+            self.show_step(0)
 
     def hang_up(self) -> None:
         """The terminal went away or we were asked to stop: unwind a running install, then exit.
@@ -239,6 +254,19 @@ class ObeliskApp(App[Outcome]):
         self.inventory = self.backend.discover()
         return self.inventory
 
+    # -- the start menu ------------------------------------------------------------------
+
+    def show_start(self) -> None:
+        def chosen(choice: str | None) -> None:
+            if choice == "install":
+                self.show_step(0)
+            elif choice == "repair":
+                self.push_screen(RepairScreen(self.backend), lambda _: self.show_start())
+            else:
+                self.exit(Outcome(action="shell" if choice == "shell" else "quit"))
+
+        self.push_screen(StartScreen(), chosen)
+
     # -- moving along STEPS -------------------------------------------------------------
 
     def show_step(self, index: int) -> None:
@@ -253,7 +281,9 @@ class ObeliskApp(App[Outcome]):
 
     def _stepped(self, index: int, value: Any) -> None:
         if value is None:
-            if index == 0:
+            if index == 0 and self.start_menu:
+                self.show_start()
+            elif index == 0:
                 self.exit(Outcome(action="quit"))
             else:
                 self.show_step(index - 1)
@@ -391,6 +421,8 @@ def _carry_out(outcome: Outcome) -> int:
 
     if outcome.action in ("reboot", "poweroff"):
         runner.run(["systemctl", outcome.action])
+    elif outcome.action == "shell" and os.environ.get(LIVE_ENV):
+        return EXIT_SHELL
     elif outcome.action == "shell":
         shell = os.environ.get("SHELL") or "/bin/sh"
         print("obelisk: starting a shell; the installer has finished.", file=sys.stderr)
@@ -447,6 +479,7 @@ def run_app(
             prefer_file=demo,
             inventory=inventory,
             handle_signals=True,
+            start_menu=not answers and not demo,
         )
         outcome = app.run()
         log.info("installer finished: %s", outcome)

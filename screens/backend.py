@@ -23,6 +23,9 @@ from storage.sizes import format_size
 
 if TYPE_CHECKING:
     from installer.image.inspect import ImageReport
+    from installer.system.finder import FoundInstall
+    from installer.system.installed import DeploymentInfo
+    from installer.system.repair import RepairPlan
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +79,24 @@ class Backend(Protocol):
         """Run the install; once `cancel` is set, unwind and raise `errors.Cancelled`."""
         ...
 
+    # Repair (the start menu's second entry): the same engine calls as the CLI's.
+
+    def find_installs(self) -> list[FoundInstall]: ...
+
+    def rollback(self, disk: str, to: str) -> DeploymentInfo: ...
+
+    def plan_repair(self, disk: str) -> RepairPlan: ...
+
+    def repair_boot(self, disk: str, plan: RepairPlan) -> Generator[Event, None, object]:
+        """Carry out `plan`; refused when the disk no longer needs exactly that."""
+        ...
+
+    def update(self, disk: str, ref: str, tls_verify: bool) -> Generator[Event, None, object]: ...
+
+    def chroot(self, disk: str, image_id: str) -> int:
+        """`obelisk chroot DISK --id ID` on this terminal (the App is suspended); its exit code."""
+        ...
+
 
 def summarize_report(report: ImageReport) -> ImageSummary:
     """The Image screen's lines from `obelisk image inspect`'s report."""
@@ -95,9 +116,11 @@ def summarize_report(report: ImageReport) -> ImageSummary:
 class SystemBackend:
     """The real machine and engine; engine modules are imported on first use only."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, repair_disks: tuple[str, ...] | None = None) -> None:
         self.log_file: str | None = None
         """The TUI's log, copied into the installed system by the engine."""
+        self.repair_disks = repair_disks
+        """Where Repair looks for installs; None: every disk (tests name their loop devices)."""
 
     def firmware(self) -> str:
         return "UEFI" if os.path.isdir("/sys/firmware/efi") else "BIOS"
@@ -158,6 +181,42 @@ class SystemBackend:
 
         log_file = Path(self.log_file) if self.log_file else None
         return execute(plan, cancel=cancel, log_file=log_file)
+
+    def find_installs(self) -> list[FoundInstall]:
+        from installer.system.finder import find_installs
+
+        return find_installs(only=self.repair_disks)
+
+    def rollback(self, disk: str, to: str) -> DeploymentInfo:
+        from installer.system.installed import open_installed, rollback
+
+        with open_installed(disk) as system:
+            return rollback(system, to)
+
+    def plan_repair(self, disk: str) -> RepairPlan:
+        from installer.system.repair import plan_repair
+
+        return plan_repair(disk)
+
+    def repair_boot(self, disk: str, plan: RepairPlan) -> Generator[Event, None, object]:
+        from installer.system.repair import repair_boot
+
+        return repair_boot(disk, default=plan.default, expect=plan)
+
+    def update(self, disk: str, ref: str, tls_verify: bool) -> Generator[Event, None, object]:
+        from installer.image.ref import FetchOptions
+        from installer.system.installed import update
+
+        return update(disk, ref, FetchOptions(tls_verify=tls_verify))
+
+    def chroot(self, disk: str, image_id: str) -> int:
+        import sys
+
+        from storage import runner
+
+        # The CLI command itself, so the shell gets exactly what `obelisk chroot` gives.
+        argv = [sys.executable, "-m", "installer", "chroot", disk, "--id", image_id]
+        return runner.interactive(argv)
 
 
 __all__ = ["Backend", "ImageSummary", "SystemBackend", "summarize_report"]

@@ -133,6 +133,21 @@ def _start_time(pid: int) -> int | None:
     return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
+def run_tag() -> str:
+    """This run's tag for the temp names it leaves on disks: pid, start time and boot, so that
+    a later run can tell a dead run's leftovers (`tag_is_live` false) from a live run's work."""
+    return f"{os.getpid()}.{_start_time(os.getpid())}.{_boot_id()[:8]}"
+
+
+def tag_is_live(tag: str) -> bool:
+    """Whether the run that made `tag` (see `run_tag`) is still running."""
+    try:
+        pid, start, boot = tag.split(".")
+        return boot == _boot_id()[:8] and _start_time(int(pid)) == int(start)
+    except ValueError:
+        return False
+
+
 def _my_file() -> Path:
     return LEDGER_DIR / f"{os.getpid()}-{_start_time(os.getpid())}.json"
 

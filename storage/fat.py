@@ -14,12 +14,14 @@ that names these files) never reaches the disk ahead of them.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from storage import durable, runner
-from storage.errors import StorageError
+from storage import durable, leftovers, runner
+from storage.errors import BadInput, StorageError
+from storage.sizes import format_size
 
 TOOLS = {
     "mcopy": "mtools",
@@ -29,6 +31,7 @@ TOOLS = {
     "mrd": "mtools",
     "mdeltree": "mtools",
     "mren": "mtools",
+    "minfo": "mtools",
 }
 """Programs this module runs, for `runner.require` at the start of an install."""
 
@@ -40,6 +43,25 @@ _NOISE = "Could not get geometry"
 
 class FatError(StorageError):
     """An mtools operation failed or the path is not what the caller expected."""
+
+
+class FatFullError(FatError, BadInput):
+    """The FAT filesystem has no room for what was being written (mtools' "Disk full").
+
+    mtools removes the partial file itself. The remedy is the person's (free or grow the ESP),
+    so it exits 2 like other refusals."""
+
+
+@dataclass(frozen=True, slots=True)
+class FatSpace:
+    """Free bytes and the cluster size: a file takes whole clusters."""
+
+    free: int
+    cluster: int
+
+    def footprint(self, size: int) -> int:
+        """Bytes a file of `size` bytes takes (one cluster at least, for its directory too)."""
+        return max(1, -(-size // self.cluster)) * self.cluster
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +99,31 @@ def _m(path: PurePosixPath) -> str:
 def _mtools(tool: str, image: FatImage, *args: str, check: bool = True) -> runner.Result:
     result = runner.run([tool, "-i", image.spec, *args], env=_ENV, check=False)
     if check and result.returncode != 0:
+        if "disk full" in (result.stderr + result.stdout).lower():
+            free = space(image).free
+            raise FatFullError(
+                f"no space left on the ESP {image.spec} ({format_size(free)} free) while"
+                f" running {tool}: free space on it or make it larger"
+            )
         raise FatError(f"{tool} failed on {image.spec}: {_clean(result)}")
     return result
+
+
+_FREE = re.compile(r"^\s*([\d ]+) bytes free\s*$", re.MULTILINE)
+_CLUSTER = re.compile(r"^cluster size: (\d+) sectors$", re.MULTILINE)
+_SECTOR = re.compile(r"^sector size: (\d+) bytes$", re.MULTILINE)
+
+
+def space(target: Target) -> FatSpace:
+    """Free space and cluster size, from `mdir` and `minfo` (mtools prints `4 169 728 bytes
+    free`, digits grouped by spaces)."""
+    image = _image(target)
+    free = _FREE.search(_mtools("mdir", image, "-a", "::/").stdout)
+    info = _mtools("minfo", image, "::").stdout
+    cluster, sector = _CLUSTER.search(info), _SECTOR.search(info)
+    if free is None or cluster is None or sector is None:
+        raise FatError(f"cannot read the free space of {image.spec}")
+    return FatSpace(free=int(free[1].replace(" ", "")), cluster=int(cluster[1]) * int(sector[1]))
 
 
 def _clean(result: runner.Result) -> str:
@@ -175,7 +220,7 @@ def write_file(target: Target, local_path: str | os.PathLike[str], dest: str) ->
 
 def write_bytes(target: Target, data: bytes, dest: str) -> None:
     """Write `data` as the file `dest` (through a temp file, as mtools copies files)."""
-    with tempfile.TemporaryDirectory(prefix="obelisk-fat-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-fat-")) as tmp:
         local = Path(tmp) / "data"
         local.write_bytes(data)
         write_file(target, local, dest)
@@ -195,7 +240,7 @@ def read_bytes(target: Target, path: str) -> bytes:
     image, where = _image(target), _norm(path)
     if _lookup(image, where) is not False:
         raise FatError(f"no file {where} on {image.spec}")
-    with tempfile.TemporaryDirectory(prefix="obelisk-fat-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-fat-")) as tmp:
         local = Path(tmp) / "data"
         _mtools("mcopy", image, "-o", _m(where), os.fspath(local))
         return local.read_bytes()

@@ -9,7 +9,7 @@ import tempfile
 import uuid as uuidlib
 from pathlib import Path
 
-from storage import runner
+from storage import leftovers, runner
 from storage.errors import StorageError
 from storage.layout import Filesystem
 
@@ -46,7 +46,7 @@ def tools_for(*filesystems: Filesystem) -> dict[str, str]:
 @functools.cache
 def ext4_supports_verity() -> bool:
     """Whether this mke2fs can turn on the `verity` feature (checked once, on a scratch file)."""
-    with tempfile.TemporaryDirectory(prefix="obelisk-mke2fs-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-mke2fs-")) as tmp:
         scratch = Path(tmp) / "probe.img"
         with open(scratch, "wb") as f:
             f.truncate(8 * 1024 * 1024)

@@ -110,6 +110,11 @@ def mounted(
         yield path
 
 
+def remount(target: str | os.PathLike[str], *, read_only: bool) -> None:
+    """Switch a mount made here between read-only and read-write (a write is due now)."""
+    runner.run(["mount", "-o", f"remount,{'ro' if read_only else 'rw'}", os.fspath(target)])
+
+
 def _refuse_if_held(source: str) -> None:
     """A device that is mounted (or otherwise used) already is not mounted a second time."""
     try:

@@ -32,7 +32,7 @@ from installer.errors import InstallerError, UserError, first_line
 from installer.events import Event, Progress, Warned
 from installer.image.osrelease import read_os_release
 from installer.image.treeview import TreeView
-from storage import fat, runner
+from storage import fat, leftovers, runner
 from storage.errors import StorageError
 from storage.fat import FatError, FatImage
 
@@ -202,6 +202,26 @@ def _prepare(
     )
 
 
+def _entry_text(ready: _Prepared, image_id: str) -> str:
+    """The entry file's text without its sort-key (the rank is given where it is written)."""
+    base = "/" + boot_files_dir(image_id)
+    try:
+        return (
+            _KERNEL_COMMENT
+            + ready.kernel.version
+            + "\n"
+            + render_entry(
+                title=ready.title,
+                version=ready.version,
+                linux=f"{base}/vmlinuz",
+                initrd=f"{base}/initrd",
+                options=ready.options,
+            )
+        )
+    except ValueError as exc:  # every value was checked before; this would be our bug
+        raise InstallerError(f"cannot write the boot entry: {exc}") from exc
+
+
 def check_boot_files(
     tree: TreeView,
     *,
@@ -209,12 +229,14 @@ def check_boot_files(
     timeout: int = 0,
     arch: str | None = None,
     host_root: Path = Path("/"),
-) -> None:
-    """Raise what install_bootloader would raise about this image, before anything is written.
+) -> tuple[int, ...]:
+    """Raise what install_bootloader would raise about this image, before anything is written;
+    returns the sizes of the files it would copy to the ESP (systemd-boot twice, the kernel,
+    the initramfs), for the space check.
 
     `update` runs it before it deploys, so a refused image leaves no deployment behind.
     """
-    _prepare(
+    ready = _prepare(
         tree,
         image_id="0" * 64,
         root_uuid="00000000-0000-0000-0000-000000000000",
@@ -224,6 +246,13 @@ def check_boot_files(
         host_root=host_root,
         image_version=None,
     )
+    sd_boot = (
+        ready.sd_boot.stat().st_size
+        if isinstance(ready.sd_boot, Path)
+        else len(tree.read_bytes(ready.sd_boot))
+    )
+    kernel = len(tree.read_bytes(ready.kernel.vmlinuz))
+    return (sd_boot, sd_boot, kernel, len(tree.read_bytes(ready.initrd)))
 
 
 def install_bootloader(
@@ -261,22 +290,8 @@ def install_bootloader(
         image_version=image_version,
     )
     kernel, efi_arch = ready.kernel, ready.efi_arch
-    base = f"/obelisk/{image_id}"
-    try:
-        text = (
-            _KERNEL_COMMENT
-            + kernel.version
-            + "\n"
-            + render_entry(
-                title=ready.title,
-                version=ready.version,
-                linux=f"{base}/vmlinuz",
-                initrd=f"{base}/initrd",
-                options=ready.options,
-            )
-        )
-    except ValueError as exc:  # every value was checked above; this would be our bug
-        raise InstallerError(f"cannot write the boot entry: {exc}") from exc
+    base = "/" + boot_files_dir(image_id)
+    text = _entry_text(ready, image_id)
     if kernel.others:
         yield Warned(step=STEP, message=_several_kernels(kernel))
 
@@ -291,7 +306,7 @@ def install_bootloader(
 
     for directory in ("EFI/BOOT", "EFI/systemd", ENTRIES_DIR, base.lstrip("/")):
         fat.mkdir(esp, directory)
-    with tempfile.TemporaryDirectory(prefix="obelisk-boot-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-boot-")) as tmp:
         local = Path(tmp) / "file"
         if isinstance(ready.sd_boot, Path):
             local = ready.sd_boot
@@ -554,19 +569,25 @@ def set_default(esp: FatImage, entry_id: str, *, timeout: int | None = None) -> 
         _replace_bytes(esp, loader_conf.encode(), LOADER_CONF)
 
 
-def remove_entry(esp: FatImage, entry_id: str) -> None:
+def boot_files_dir(image_id: str) -> str:
+    """Where a deployment's kernel and initramfs live on the ESP (DESIGN 3.3)."""
+    return f"obelisk/{image_id}"
+
+
+def remove_entry(esp: FatImage, entry_id: str, *, missing_ok: bool = False) -> None:
     """Delete a deployment's entry and its kernel files (to free ESP space); never the default.
 
     The entry goes first, so the menu never offers an entry whose kernel is already gone.
+    `missing_ok` also removes the kernel files of an entry never written (a failed update).
     """
     files = _scan(esp)
     default = _default_file(esp, files)
     if default is not None and entry_id == default.image_id:
         raise UserError(f"boot entry {entry_id!r} is the default; make another the default first")
-    if entry_id not in {f.image_id for f in files}:
+    if entry_id not in {f.image_id for f in files} and not missing_ok:
         raise UserError(f"no boot entry {entry_id!r} on the ESP")
     _drop_others(esp, files, entry_id, keep=None)
-    fat.remove(esp, f"obelisk/{entry_id}", recursive=True, missing_ok=True)
+    fat.remove(esp, boot_files_dir(entry_id), recursive=True, missing_ok=True)
 
 
 def _sort_key(rank: int) -> str:
@@ -664,6 +685,142 @@ def _replace_bytes(esp: FatImage, data: bytes, dest: str) -> None:
     tmp = dest + TMP_SUFFIX
     fat.write_bytes(esp, data, tmp)
     fat.rename(esp, tmp, dest)
+
+
+# -- rewriting the ESP from what is deployed (repair) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EspFile:
+    """A file one deployment needs on the ESP, and where it comes from."""
+
+    dest: str
+    """The path on the ESP, without a leading slash."""
+    source: str | Path
+    """An image path (str) or a file of this machine (Path: the host's systemd-boot)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BootFiles:
+    """Everything on the ESP that boots one deployment: what `install_bootloader` writes."""
+
+    image_id: str
+    loader: tuple[EspFile, ...]
+    """systemd-boot at its NVRAM path and at the removable path."""
+    kernel: tuple[EspFile, ...]
+    """The kernel and initramfs under `obelisk/<id>/`."""
+    entry: str
+    """The entry file's text; its sort-key (the rank) is set where it is written."""
+    title: str
+    version: str
+    kernel_version: str
+
+
+def boot_files(
+    tree: TreeView,
+    *,
+    image_id: str,
+    root_uuid: str,
+    extra_kargs: Sequence[str],
+    arch: str | None = None,
+    host_root: Path = Path("/"),
+) -> BootFiles:
+    """What `install_bootloader` would put on the ESP for this deployment, checked, unwritten."""
+    ready = _prepare(
+        tree,
+        image_id=image_id,
+        root_uuid=root_uuid,
+        timeout=0,
+        extra_kargs=extra_kargs,
+        arch=arch,
+        host_root=host_root,
+        image_version=None,
+    )
+    base = boot_files_dir(image_id)
+    return BootFiles(
+        image_id=image_id,
+        loader=tuple(
+            EspFile(dest=dest, source=ready.sd_boot)
+            for dest in (
+                f"EFI/systemd/systemd-boot{ready.efi_arch}.efi",
+                f"EFI/BOOT/BOOT{ready.efi_arch.upper()}.EFI",
+            )
+        ),
+        kernel=(
+            EspFile(dest=f"{base}/vmlinuz", source=ready.kernel.vmlinuz),
+            EspFile(dest=f"{base}/initrd", source=ready.initrd),
+        ),
+        entry=_entry_text(ready, image_id),
+        title=ready.title,
+        version=ready.version,
+        kernel_version=ready.kernel.version,
+    )
+
+
+def _local_copy(tree: TreeView, source: str | Path, tmp: Path) -> Path:
+    if isinstance(source, Path):
+        return source
+    local = tmp / "file"
+    tree.copy_to(source, local)
+    return local
+
+
+def esp_file_current(esp: FatImage, tree: TreeView, file: EspFile) -> bool:
+    """Whether the ESP holds `file` with exactly the content it comes from."""
+    if not fat.exists(esp, file.dest):
+        return False
+    with tempfile.TemporaryDirectory(prefix="obelisk-boot-") as tmp:
+        local = _local_copy(tree, file.source, Path(tmp))
+        try:
+            return fat.read_bytes(esp, file.dest) == local.read_bytes()
+        except FatError:
+            return False  # unreadable (torn)
+
+
+def write_esp_file(esp: FatImage, tree: TreeView, file: EspFile) -> None:
+    """Write `file` whole under a temp name, then rename it into place (flushed by `fat`)."""
+    fat.mkdir(esp, file.dest.rpartition("/")[0])
+    with tempfile.TemporaryDirectory(prefix="obelisk-boot-") as tmp:
+        _replace(esp, _local_copy(tree, file.source, Path(tmp)), file.dest)
+
+
+def entry_current(esp: FatImage, image_id: str, text: str) -> bool:
+    """Whether an entry file of `image_id` that obelisk may touch has `text` (any rank)."""
+    want = with_sort_key(text, SORT_KEY)
+    return any(
+        f.image_id == image_id and f.own and with_sort_key(f.text, SORT_KEY) == want
+        for f in _scan(esp)
+    )
+
+
+def put_entry(esp: FatImage, text: str, image_id: str, *, make_default: bool) -> str:
+    """Write `image_id`'s entry under a new name, ranked first (the default) or last, then
+    delete its other files. The files it boots must be on the ESP (and flushed) already."""
+    _migrate_legacy(esp)
+    files = _scan(esp)
+    rank = _rank_below(files) if make_default else _rank_above(files)
+    path = _put_entry(esp, text, image_id, rank)
+    _drop_others(esp, files, image_id, keep=path)
+    return path
+
+
+def loader_conf_needed(esp: FatImage) -> bool:
+    """Whether loader.conf is missing, unreadable or lacks obelisk's `default` pattern."""
+    return _loader_conf_update(esp, None) is not None
+
+
+def write_loader_conf(esp: FatImage) -> None:
+    """Write loader.conf with obelisk's pattern, keeping a readable file's timeout and lines."""
+    new = _loader_conf_update(esp, None)
+    if new is not None:
+        _replace_bytes(esp, new.encode(), LOADER_CONF)
+
+
+def obelisk_entry_ids(esp: FatImage) -> tuple[str, ...]:
+    """The deployments that obelisk's own entry files on the ESP boot, in menu order."""
+    return tuple(
+        dict.fromkeys(f.image_id for f in _scan(esp) if f.own and f.name.startswith(ENTRY_PREFIX))
+    )
 
 
 def _find_systemd_boot(tree: TreeView, efi_arch: str, host_root: Path) -> str | Path:

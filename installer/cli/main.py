@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from installer import __version__
 from installer.errors import InstallerError
+from storage import leftovers
 from storage.errors import BadInput, StorageError
 
 EXIT_OK = 0
@@ -164,6 +165,18 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("id", help="a deployment id (or a unique prefix)")
         _add_disk_option(p)
 
+    p = sub.add_parser("installs", help="find the obelisk installs on this machine's disks")
+    p.add_argument("disks", nargs="*", metavar="DISK", help="look only at these disks")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser(
+        "repair-boot", help="rewrite the ESP (boot loader, kernels, entries) from the root"
+    )
+    p.add_argument("target", help="the installed disk or disk-image file")
+    p.add_argument("--yes", action="store_true", help="repair without asking")
+    p.add_argument("--default", metavar="ID", help="the deployment to boot by default")
+    p.add_argument("--progress", choices=("human", "json"), default="human")
+
     p = sub.add_parser("chroot", help="a shell (or COMMAND) inside an installed deployment")
     p.add_argument("target", help="the installed disk or disk-image file")
     p.add_argument("--id", help="the deployment (default: the default boot entry's)")
@@ -218,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = _setup_logging(args.verbose)
     command = args.command or "tui"
     try:
-        module = importlib.import_module(f"installer.cli.commands.{command}")
+        leftovers.sweep_host()  # what a killed run left in the temp directory
+        module = importlib.import_module(f"installer.cli.commands.{command.replace('-', '_')}")
         return int(module.run(args))
     except BadInput as exc:  # UserError, UnsafeTargetError: the person's mistake
         print(f"obelisk: error: {_message(exc)}", file=sys.stderr)

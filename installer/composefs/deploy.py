@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,10 +31,13 @@ from installer.composefs.tree import Inode, Tree
 from installer.events import Event, Warned
 from installer.image.model import LayerBlob
 from installer.sysroot import (
+    BUILD_PREFIX,
     STAGING_PREFIX,
+    VAR_STAGING_PREFIX,
     DeploymentDir,
     boot_dir,
     deploy_dir,
+    temp_dir,
     var_dir,
     var_link_target,
 )
@@ -191,7 +193,7 @@ def scan_layers(layers: Sequence[LayerBlob], *, keep: Callable[[str], bool]) -> 
 
 def _build_image(repo: Repository, tree: Tree) -> str:
     """Dump the tree, run mkcomposefs, and store the EROFS image as an object; returns its id."""
-    work = Path(tempfile.mkdtemp(dir=repo.path, prefix=".tmp-build-"))
+    work = temp_dir(repo.path, BUILD_PREFIX)
     try:
         dump = work / "dump"
         image = work / "image.erofs"
@@ -229,7 +231,7 @@ def _stage_state(
         deploy_root.mkdir(parents=True, exist_ok=True)
         var_final.parent.mkdir(parents=True, exist_ok=True)
         if not os.path.lexists(var_final):
-            tmp = Path(tempfile.mkdtemp(dir=var_final.parent, prefix=STAGING_PREFIX + "var-"))
+            tmp = temp_dir(var_final.parent, VAR_STAGING_PREFIX)
             temps.append(tmp)
             staged_var = tmp / var_final.name
             warnings += _materialise(tree, "var", staged_var)
@@ -240,7 +242,7 @@ def _stage_state(
                 f"{final} exists already (this image was deployed before); kept its /etc"
             )
         else:
-            tmp = Path(tempfile.mkdtemp(dir=deploy_root, prefix=STAGING_PREFIX))
+            tmp = temp_dir(deploy_root, STAGING_PREFIX)
             temps.append(tmp)
             staged = DeploymentDir(tmp)
             warnings += _materialise(tree, "etc", staged.etc)

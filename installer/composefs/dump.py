@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from typing import BinaryIO
 
-from installer.composefs.tree import Inode, Tree, object_path
+from installer.composefs.tree import Inode, Node, Tree, object_path
 
 _UNSAFE = re.compile(rb"[^\x21-\x7e]|\\")
 _UNSAFE_XATTR = re.compile(rb"[^\x21-\x7e]|[\\=]")
@@ -42,7 +42,7 @@ def _name(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def _xattrs(node: Inode) -> bytes:
+def _xattrs(node: Node) -> bytes:
     return b"".join(
         b" " + escape(key, xattr=True) + b"=" + escape(value, xattr=True)
         for key, value in sorted(node.xattrs.items())
@@ -56,10 +56,11 @@ def write_dump(tree: Tree, out: BinaryIO) -> None:
     path relative to `composefs/objects`, which is the overlay's redirect.
     """
     # Only inodes with several names are remembered: a map over every inode would cost
-    # about a hundred bytes per file at the moment the whole tree is in memory anyway.
+    # about a hundred bytes per file at the moment the whole tree is in memory anyway. A
+    # `FileRecord` is never shared (hardlinking thaws it), so only `Inode`s are counted.
     links: Counter[int] = Counter()
     for _, node in tree.walk():
-        if node.children is None:
+        if node.children is None and isinstance(node, Inode):
             links[id(node)] += 1
     shared = {key: count for key, count in links.items() if count > 1}
     del links

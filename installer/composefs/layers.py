@@ -23,7 +23,7 @@ import zstandard
 
 from installer.composefs.errors import LayerError, short
 from installer.composefs.stream import LayerStream
-from installer.composefs.tree import INLINE_MAX, Inode, Tree
+from installer.composefs.tree import INLINE_MAX, FileRecord, Inode, Node, Tree, freeze
 from installer.events import Event, Progress, Warned
 from installer.image.model import LayerBlob
 
@@ -167,7 +167,7 @@ class LayerApplier:
             elif child.is_symlink:
                 where = "/" + "/".join(parts[: i + 1])
                 raise self.fail(name, f"goes through the symbolic link {where!r}")
-            elif not child.is_dir:
+            elif not isinstance(child, Inode) or not child.is_dir:
                 where = "/" + "/".join(parts[: i + 1])
                 raise self.fail(name, f"goes through {where!r}, which is not a directory")
             if self.lower:
@@ -191,9 +191,9 @@ class LayerApplier:
         for name, child in list(node.children.items()):
             key = (node, name)
             if key in self.added:
-                if child.is_dir:
+                if isinstance(child, Inode) and child.is_dir:
                     self._prune_lower(child)
-            elif key in self.touched and child.is_dir:
+            elif key in self.touched and isinstance(child, Inode) and child.is_dir:
                 child.take_metadata(Inode(stat.S_IFDIR | 0o755))
                 self._prune_lower(child)
             else:
@@ -224,7 +224,7 @@ class LayerApplier:
         if key not in self.added and key not in self.touched:
             del parent.children[target]
             return
-        if child.is_dir:
+        if isinstance(child, Inode) and child.is_dir:
             if key not in self.added:
                 child.take_metadata(Inode(stat.S_IFDIR | 0o755))
             self._prune_lower(child)
@@ -280,19 +280,28 @@ class LayerApplier:
         assert parent.children is not None
         base = parts[-1]
         old = parent.children.get(base)
-        if node.is_dir and old is not None and old.is_dir:
+        if node.is_dir and isinstance(old, Inode) and old.is_dir:
             old.take_metadata(node)
         else:
             parent.children[base] = node
         self._mark(parent, base)
         if node.is_reg:
-            return self._content(member, tar, node, "/" + "/".join(parts))
+            return self._content(member, tar, node, parent, parts)
         return _NOTHING
 
     def _content(
-        self, member: tarfile.TarInfo, tar: tarfile.TarFile, node: Inode, path: str
+        self,
+        member: tarfile.TarInfo,
+        tar: tarfile.TarFile,
+        node: Inode,
+        parent: Inode,
+        parts: list[str],
     ) -> Iterator[None]:
+        """Store the content; then the file is frozen into a `FileRecord` in its directory."""
+        assert parent.children is not None
+        base = parts[-1]
         if member.size == 0:
+            parent.children[base] = freeze(node)
             return _NOTHING
         stream = tar.extractfile(member)
         assert stream is not None
@@ -301,8 +310,11 @@ class LayerApplier:
             if len(data) != member.size:
                 raise self.fail(member.name, "is truncated")
             node.content = data
+            parent.children[base] = freeze(node)
             return _NOTHING
-        return self.sink(path, stream, member.size, node)  # type: ignore[arg-type]
+        path = "/" + "/".join(parts)
+        copying = self.sink(path, stream, member.size, node)  # type: ignore[arg-type]
+        return _then_freeze(copying, parent.children, base, node)
 
     def _hardlink(self, member: tarfile.TarInfo, parts: list[str]) -> None:
         """Give the target's inode one more name.
@@ -323,10 +335,23 @@ class LayerApplier:
             raise self.fail(name, "replaces the image root with a hardlink")
         if parts == target_parts:
             return
+        if isinstance(target, FileRecord):
+            # Records are never shared (see FileRecord): the target becomes an Inode again.
+            holder = self.tree.get(target_parts[:-1])
+            assert holder is not None and holder.children is not None
+            target = holder.children[target_parts[-1]] = target.thaw()
         parent = self._parent(parts, name)
         assert parent.children is not None
         parent.children[parts[-1]] = target
         self._mark(parent, parts[-1])
+
+
+def _then_freeze(
+    copying: Iterator[None], children: dict[str, Node], base: str, node: Inode
+) -> Iterator[None]:
+    yield from copying
+    if children.get(base) is node:
+        children[base] = freeze(node)
 
 
 def apply_layer(

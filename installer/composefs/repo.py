@@ -26,8 +26,15 @@ from installer.composefs.fsverity import (
 )
 from installer.composefs.tree import object_path
 from installer.events import drain
-from installer.sysroot import composefs_dir, image_file, images_dir, meta_file, objects_dir
-from storage import durable
+from installer.sysroot import (
+    STAGING_PREFIX,
+    composefs_dir,
+    image_file,
+    images_dir,
+    meta_file,
+    objects_dir,
+)
+from storage import durable, leftovers
 from storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -184,7 +191,7 @@ class Repository:
                     ) from exc
                 self._tmpfile = False
         try:
-            return tempfile.mkstemp(dir=self.objects, prefix=".tmp-")
+            return tempfile.mkstemp(dir=self.objects, prefix=leftovers.prefix(STAGING_PREFIX))
         except OSError as exc:
             raise DeployError(f"cannot write to the object store {self.objects}: {exc}") from exc
 

@@ -8,7 +8,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from installer.composefs.tree import Inode, Tree
+from installer.composefs.tree import Inode, Node, Tree
 
 
 class Materialiser:
@@ -31,7 +31,7 @@ class Materialiser:
             self._copy(child, dest / name)
         self._finish(node, dest)
 
-    def _copy(self, node: Inode, dest: Path) -> None:
+    def _copy(self, node: Node, dest: Path) -> None:
         if node.children is not None:
             self.copy_dir(node, dest)
             return
@@ -50,7 +50,7 @@ class Materialiser:
             os.mknod(dest, node.mode, node.rdev)
         self._finish(node, dest)
 
-    def _finish(self, node: Inode, dest: Path) -> None:
+    def _finish(self, node: Node, dest: Path) -> None:
         # chown before chmod (it clears setuid) and before xattrs (it drops capabilities).
         os.chown(dest, node.uid, node.gid, follow_symlinks=False)
         if not node.is_symlink:
@@ -65,5 +65,5 @@ class Materialiser:
         os.utime(dest, ns=(_ns(node), _ns(node)), follow_symlinks=False)
 
 
-def _ns(node: Inode) -> int:
+def _ns(node: Node) -> int:
     return node.mtime * 1_000_000_000 + node.nsec

@@ -6,9 +6,10 @@ import io
 import posixpath
 import shutil
 import stat
+import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 
 if TYPE_CHECKING:
     from installer.image.treeview import TreeView
@@ -70,7 +71,7 @@ class Inode:
         """Inline content (<= 64 bytes), or content kept in memory by `scan_layers`."""
         self._digest: bytes | None = None
         """The raw 32 bytes: half the memory of the 64-char hex string, for every object."""
-        self.children: dict[str, Inode] | None = {} if stat.S_ISDIR(mode) else None
+        self.children: dict[str, Node] | None = {} if stat.S_ISDIR(mode) else None
 
     @property
     def digest(self) -> str | None:
@@ -99,6 +100,140 @@ class Inode:
         self.mtime, self.nsec, self.xattrs = other.mtime, other.nsec, other.xattrs
 
 
+_COMPACT = struct.Struct("<BHI")
+"""A record's head: kind, meta index (mode, uid, gid, mtime, nsec), size; then digest/content."""
+_WIDE = struct.Struct("<BHIII")
+"""The head when the meta table has no room for the mtime: kind | WIDE, meta index (mode, uid,
+gid), mtime, nsec, size."""
+_DIGEST, _INLINE, _BARE, _WIDE_FLAG = 1, 2, 3, 0x10
+"""Record kinds: content in an object, inline content, no content (empty, or not kept)."""
+_U32 = 1 << 32
+_META_MAX = 1 << 16
+_METAS: dict[tuple[int, int, int, int, int], int] = {}
+"""(st_mode, uid, gid, mtime, nsec) -> index into `_META_LIST`. Images share a few owners and
+often one mtime (SOURCE_DATE_EPOCH), so one index replaces all five fields. Kept for the
+process's life and bounded: past `_META_MAX` entries files get wide records (only mode, uid and
+gid shared) or, when even those do not fit, stay `Inode`s."""
+_META_LIST: list[tuple[int, int, int, int, int]] = []
+
+
+def _meta_index(key: tuple[int, int, int, int, int]) -> int | None:
+    index = _METAS.get(key)
+    if index is None and len(_META_LIST) < _META_MAX:
+        index = _METAS[key] = len(_META_LIST)
+        _META_LIST.append(key)
+    return index
+
+
+class FileRecord(bytes):
+    """A regular file whose content is stored: one bytes object instead of an `Inode`.
+
+    A million-file image must deploy in 300 MB, and per file an `Inode` (128 B) plus its
+    digest (80 B) cost more than the name and the dict slot together. A record packs what a
+    plain file has (an index into a shared table of mode, uid, gid and mtime; the size; the raw
+    digest or the inline content) into 39 bytes, one 96-byte allocation. It reads like an
+    `Inode` and is immutable; a record is never shared between two names (a hardlink turns
+    its target back into an `Inode` first, `thaw`), so `id` still tells hardlinks apart.
+    Files with xattrs, fields out of 32-bit range, or content held in memory stay `Inode`s.
+    """
+
+    __slots__ = ()
+    children: None = None
+    xattrs: dict[bytes, bytes] = _NO_XATTRS
+    rdev = 0
+    target = ""
+    is_dir = False
+    is_reg = True
+    is_symlink = False
+
+    def fields(self) -> tuple[int, int, int, int, int, int, int]:
+        """(kind, mode, uid, gid, mtime, nsec, size), decoded in one go."""
+        if self[0] & _WIDE_FLAG:
+            kind, meta, mtime, nsec, size = _WIDE.unpack_from(self)
+            mode, uid, gid, _, _ = _META_LIST[meta]
+            return kind & ~_WIDE_FLAG, mode, uid, gid, mtime, nsec, size
+        kind, meta, size = _COMPACT.unpack_from(self)
+        mode, uid, gid, mtime, nsec = _META_LIST[meta]
+        return kind, mode, uid, gid, mtime, nsec, size
+
+    def _tail(self) -> bytes:
+        return self[_WIDE.size if self[0] & _WIDE_FLAG else _COMPACT.size :]
+
+    @property
+    def mode(self) -> int:
+        return _META_LIST[int.from_bytes(self[1:3], "little")][0]
+
+    @property
+    def uid(self) -> int:
+        return _META_LIST[int.from_bytes(self[1:3], "little")][1]
+
+    @property
+    def gid(self) -> int:
+        return _META_LIST[int.from_bytes(self[1:3], "little")][2]
+
+    @property
+    def mtime(self) -> int:
+        return self.fields()[4]
+
+    @property
+    def nsec(self) -> int:
+        return self.fields()[5]
+
+    @property
+    def size(self) -> int:
+        return self.fields()[6]
+
+    @property
+    def digest(self) -> str | None:
+        return self._tail().hex() if (self[0] & ~_WIDE_FLAG) == _DIGEST else None
+
+    @property
+    def content(self) -> bytes | None:
+        return bytes(self._tail()) if (self[0] & ~_WIDE_FLAG) == _INLINE else None
+
+    def thaw(self) -> Inode:
+        """The same file as a mutable `Inode` (to become a hardlink target)."""
+        kind, mode, uid, gid, mtime, nsec, size = self.fields()
+        node = Inode(mode, uid=uid, gid=gid, mtime=mtime, nsec=nsec, size=size)
+        if kind == _DIGEST:
+            node._digest = bytes(self._tail())
+        elif kind == _INLINE:
+            node.content = bytes(self._tail())
+        return node
+
+
+Node: TypeAlias = Inode | FileRecord
+"""What a directory holds: a record for a plain stored file, an `Inode` for everything else."""
+
+
+def freeze(node: Inode) -> Node:
+    """The file as a `FileRecord` where it fits one, else `node` itself."""
+    if (
+        not stat.S_ISREG(node.mode)
+        or node.xattrs
+        or not (0 <= node.mtime < _U32 and 0 <= node.nsec < _U32 and 0 <= node.size < _U32)
+    ):
+        return node
+    raw, content = node._digest, node.content
+    if raw is not None and content is None:
+        kind, tail = _DIGEST, raw
+    elif raw is None and content is not None and len(content) == node.size <= INLINE_MAX:
+        kind, tail = _INLINE, content
+    elif raw is None and content is None:
+        kind, tail = _BARE, b""
+    else:
+        return node
+    # The owner alone first, so that a full table still has it for wide records.
+    owner = _meta_index((node.mode, node.uid, node.gid, 0, 0))
+    if owner is None:
+        return node
+    meta = _meta_index((node.mode, node.uid, node.gid, node.mtime, node.nsec))
+    if meta is not None:
+        return FileRecord(_COMPACT.pack(kind, meta, node.size) + tail)
+    head = _WIDE.pack(kind | _WIDE_FLAG, owner, node.mtime, node.nsec, node.size)
+    return FileRecord(head + tail)
+
+
 def object_path(digest: str) -> str:
     """The object's path relative to `composefs/objects`: `XX/<62 hex>`."""
     return f"{digest[:2]}/{digest[2:]}"
@@ -121,9 +256,9 @@ class Tree:
 
     # -- lookups -----------------------------------------------------------------------------
 
-    def get(self, parts: list[str] | tuple[str, ...]) -> Inode | None:
+    def get(self, parts: list[str] | tuple[str, ...]) -> Node | None:
         """The inode at exactly these components, following no symlink at all."""
-        node = self.root
+        node: Node = self.root
         for name in parts:
             if node.children is None:
                 return None
@@ -133,10 +268,10 @@ class Tree:
             node = child
         return node
 
-    def resolve(self, path: str) -> Inode | None:
+    def resolve(self, path: str) -> Node | None:
         """The inode at an absolute image path, with symlinks resolved inside the image."""
         todo = split(path)
-        stack: list[Inode] = [self.root]
+        stack: list[Node] = [self.root]
         hops = 0
         while todo:
             name = todo.pop(0)
@@ -161,10 +296,10 @@ class Tree:
             stack.append(child)
         return stack[-1]
 
-    def walk(self) -> Iterator[tuple[str, Inode]]:
+    def walk(self) -> Iterator[tuple[str, Node]]:
         """Every path with its inode, root first, parents before children, names sorted."""
         yield "/", self.root
-        pending: list[tuple[str, Inode]] = [("", self.root)]
+        pending: list[tuple[str, Node]] = [("", self.root)]
         while pending:
             prefix, node = pending.pop()
             assert node.children is not None
@@ -193,7 +328,7 @@ class Tree:
             return []
         return sorted(node.children, key=_sort_key)
 
-    def _file(self, path: str) -> Inode:
+    def _file(self, path: str) -> Node:
         node = self.resolve(path)
         if node is None:
             raise FileNotFoundError(f"{path}: no such file in the image")
@@ -206,7 +341,7 @@ class Tree:
         node = self._file(path)
         return self.open_inode(node, path)
 
-    def open_inode(self, node: Inode, path: str = "") -> BinaryIO:
+    def open_inode(self, node: Node, path: str = "") -> BinaryIO:
         if node.content is not None:
             return io.BytesIO(node.content)
         if node.size == 0:

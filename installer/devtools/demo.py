@@ -30,7 +30,7 @@ from typing import IO, Any
 from installer.devtools import registry
 from installer.errors import UserError
 from installer.image import oci
-from storage import runner
+from storage import leftovers, runner
 
 log = logging.getLogger(__name__)
 
@@ -329,7 +329,7 @@ def local_registry(image: DemoImage, tags: tuple[str, ...] = TAGS) -> Iterator[d
     and its storage removed afterwards.
     """
     with (
-        tempfile.TemporaryDirectory(prefix="obelisk-registry-") as tmp,
+        tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-registry-")) as tmp,
         registry.serve(Path(tmp)) as host,
     ):
         refs = {tag: f"docker://{host}/{NAME}:{tag}" for tag in tags}

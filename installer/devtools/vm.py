@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from installer.errors import InstallerError, UserError
+from storage import leftovers
 from storage.runner import require, service
 
 logger = logging.getLogger(__name__)
@@ -214,7 +215,7 @@ def boot_disk(
     compiled = [(m.name, re.compile(m.pattern)) for m in markers]
     stop = re.compile(until) if until else None
     log.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="obelisk-vm-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-vm-")) as tmp:
         vars_copy = Path(tmp, "OVMF_VARS.fd")
         shutil.copyfile(OVMF_VARS, vars_copy)
         sock_path = Path(tmp, "serial.sock")

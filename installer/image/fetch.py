@@ -25,7 +25,7 @@ from installer.events import Event, Output, Progress
 from installer.image import oci
 from installer.image.model import LayerBlob
 from installer.image.ref import FetchOptions, ImageRef, Transport
-from storage import runner
+from storage import leftovers, runner
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _auth(ref: ImageRef, opts: FetchOptions) -> Iterator[Path | None]:
         return
     if ":" not in opts.creds:
         raise UserError("--creds must be USER:PASSWORD")
-    with tempfile.TemporaryDirectory(prefix="obelisk-auth-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-auth-")) as tmp:
         path = Path(tmp) / "auth.json"
         token = base64.b64encode(opts.creds.encode()).decode()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -151,6 +151,10 @@ _PATTERNS: tuple[tuple[tuple[str, ...], str], ...] = (
         ("digest did not match", "does not match digest", "digest mismatch"),
         "{ref} is corrupt: a blob does not match its digest",
     ),
+    (
+        ("no space left on device",),
+        "no space left on device while fetching {ref}",
+    ),
 )
 
 
@@ -160,7 +164,8 @@ def skopeo_error(ref: ImageRef, output: str) -> InstallerError:
     host = ref.registry or str(ref)
     for needles, message in _PATTERNS:
         if any(n in text for n in needles):
-            if "corrupt" in message:
+            if "corrupt" in message or "no space" in message:
+                # Not the person's input; the caller knows which filesystem filled up.
                 return InstallerError(message.format(ref=ref, host=host))
             return UserError(message.format(ref=ref, host=host))
     lines = [line for line in output.strip().splitlines() if line.strip()]
@@ -265,7 +270,10 @@ def _copy(
     # Digests survive only when no format conversion is needed (OCI in, OCI layout out).
     preserve = ["--preserve-digests"] if manifest.media_type == oci.OCI_MANIFEST else []
     total = manifest.compressed_size
-    with _auth(ref, opts) as authfile, tempfile.TemporaryDirectory(prefix="obelisk-fetch-") as tmp:
+    with (
+        _auth(ref, opts) as authfile,
+        tempfile.TemporaryDirectory(prefix=leftovers.prefix("obelisk-fetch-")) as tmp,
+    ):
         log_path = Path(tmp) / "skopeo.log"
         argv = [
             *_global(opts),

@@ -25,6 +25,7 @@ from installer.image.fetch import FetchedImage, fetch
 from installer.image.osrelease import read_os_release
 from installer.image.ref import FetchOptions, ImageRef
 from installer.image.treeview import TreeView
+from storage import leftovers
 from storage.sizes import format_size
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ def _log_output(event: Event) -> None:
 
 def inspect_image(ref: ImageRef, opts: FetchOptions) -> ImageReport:
     """Fetch `ref` into a temporary layout, describe it, and delete the layout."""
-    workdir = Path(tempfile.mkdtemp(prefix="obelisk-inspect-"))
+    workdir = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-inspect-")))
     try:
         image = drain(fetch(ref, workdir, opts), _log_output)
         tree = scan_layers(image.layers, keep=_keep)

@@ -23,7 +23,7 @@ from installer.system.accounts import Account, Accounts
 from installer.system.errors import ConfigureError
 from installer.system.homes import Places, make_home, place_keys
 from installer.system.settings import apply_settings
-from storage import runner
+from storage import leftovers, runner
 
 
 def configure(root: Path, deployment: Deployment, plan: Plan) -> Iterator[str]:
@@ -59,7 +59,7 @@ def run_post(
     root: Path, deployment: Deployment, commands: Sequence[str]
 ) -> Generator[Event, None, None]:
     """Run each command with the image's `/bin/sh` in a chroot of the mounted deployment."""
-    where = Path(tempfile.mkdtemp(prefix="obelisk-post-"))
+    where = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-post-")))
     try:
         with sysroot.mounted_deployment(root, deployment.id, where) as top:
             if not (top / "bin" / "sh").exists() and not posixpath.islink(str(top / "bin" / "sh")):

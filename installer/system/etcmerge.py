@@ -20,6 +20,7 @@ from pathlib import Path
 
 from installer import sysroot
 from installer.system.files import copy_over, remove
+from storage import leftovers
 
 
 def merge_etc(root: Path, *, old_id: str, new_id: str, into: Path | None = None) -> Iterator[str]:
@@ -28,7 +29,7 @@ def merge_etc(root: Path, *, old_id: str, new_id: str, into: Path | None = None)
     `into` is the new deployment's `/etc` while it is staged (by default, its published one).
     The old image is mounted for the pristine side.
     """
-    where = Path(tempfile.mkdtemp(prefix="obelisk-old-"))
+    where = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-old-")))
     try:
         with sysroot.mounted_image(root, old_id, where) as old_image:
             yield from merge(

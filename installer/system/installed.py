@@ -35,21 +35,24 @@ from installer.boot.bootloader import (
     install_bootloader,
     list_entries,
     menu_timeout,
+    remove_entry,
     set_default,
 )
 from installer.boot.support import require_boot_support
 from installer.composefs.deploy import Deployment, deploy_layers, discard, publish, scan_layers
-from installer.errors import UserError
+from installer.errors import InstallerError, UserError, first_line
 from installer.events import Event, Output, StepDone, StepStarted, Warned
-from installer.image.fetch import FetchedImage, fetch
-from installer.image.ref import FetchOptions, parse_ref
+from installer.image.fetch import FetchedImage, fetch, inspect_manifest
+from installer.image.ref import FetchOptions, ImageRef, parse_ref
+from installer.system import space
 from installer.system.etcmerge import merge_etc
-from storage import fat, holders, loop, mkfs, partition
+from storage import durable, fat, holders, leftovers, loop, mkfs, mount, partition
 from storage.cleanup import CleanupStack
-from storage.errors import StorageError
+from storage.errors import BadInput, StorageError
 from storage.fat import FatImage
 from storage.layout import ESP_TYPE, ROOT_TYPES
 from storage.mount import mounted
+from storage.sizes import format_size
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,9 @@ class Installed:
     root: Path
     esp: FatImage
     root_uuid: str
+    own_mount: bool = True
+    """The root is mounted by this run (read-only unless opened writable), not a running
+    system's own mount."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,11 +150,12 @@ def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed
                     root=running,
                     esp=FatImage(nodes[0]),
                     root_uuid=mkfs.fs_uuid(nodes[1]),
+                    own_mount=False,
                 )
                 return
             loop.claim(device)  # a disk with a partition mounted or held is refused
         esp_node, root_node = nodes or _find_partitions(device)
-        where = Path(tempfile.mkdtemp(prefix="obelisk-sys-"))
+        where = Path(tempfile.mkdtemp(prefix=leftovers.prefix("obelisk-sys-")))
         stack.callback(os.rmdir, where, what=f"remove {where}")
         root = stack.enter(mounted(root_node, where, read_only=not writable))
         if not sysroot.images_dir(root).is_dir():
@@ -156,6 +163,21 @@ def open_installed(target: str, *, writable: bool = False) -> Iterator[Installed
         yield Installed(
             device=device, root=root, esp=FatImage(esp_node), root_uuid=mkfs.fs_uuid(root_node)
         )
+
+
+def make_writable(system: Installed) -> None:
+    """The first write is due: remount the root read-write, and sweep what killed runs left.
+
+    Everything that can be refused is refused while the root is still mounted read-only, so a
+    refusal leaves the disk exactly as it was."""
+    if system.own_mount:
+        mount.remount(system.root, read_only=False)
+    elif os.statvfs(system.root).f_flag & os.ST_RDONLY:
+        raise UserError(
+            f"{system.device}: its root is mounted read-only at {system.root}; remount it rw"
+        )
+    for path in sysroot.sweep(system.root):
+        log.info("removed %s, left by an earlier run that was killed", path)
 
 
 def _origin(root: Path, image_id: str) -> dict[str, object]:
@@ -227,9 +249,15 @@ def update(
 ) -> Generator[Event, None, BootEntry]:
     """Deploy `ref` (default: the reference the current deployment tracks) beside the current
     deployment and make it the default boot entry (without `make_default`: only add its entry,
-    ranked last, for `upgrade --download-only`)."""
+    ranked last, for `upgrade --download-only`).
+
+    Everything that can be refused (the reference, the image, the space on the root and the
+    ESP, the image's boot support) is, before the first write; the root stays mounted read-only
+    until then. A failure after it removes what this update added (objects may stay: they are
+    content-addressed), so the disk holds what it held before.
+    """
     total = 4
-    with open_installed(target, writable=True) as system:
+    with open_installed(target) as system:
         current = default_entry(system.esp)
         if current is None:
             raise UserError(f"{target}: no default boot entry to update from")
@@ -244,69 +272,156 @@ def update(
         else:
             extra = tuple(str(k) for k in saved) if isinstance(saved, list) else ()
         yield StepStarted(step="fetch", title=f"Fetching {ref}", index=1, total=total)
-        scratch = Path(tempfile.mkdtemp(prefix=".obelisk-scratch-", dir=system.root))
-        try:
-            image: FetchedImage = yield from fetch(image_ref, scratch, opts)
-            # Refuse an image that cannot boot before it becomes a deployment or touches the ESP.
-            tree = scan_layers(image.layers, keep=boot_file_wanted)
-            support = require_boot_support(tree, ref)
-            for note in support.notes:
-                yield Warned(step="fetch", message=note)
-            arch = image.config.get("architecture")
-            check_boot_files(tree, extra_kargs=extra, arch=arch)
-            yield StepDone(step="fetch", summary=f"{len(image.layers)} layers")
-            yield StepStarted(step="deploy", title="Deploying with composefs", index=2, total=total)
-            deployment: Deployment = yield from deploy_layers(
-                system.root,
-                image.layers,
-                origin={
-                    "source": ref,
-                    "track": ref,
-                    "manifest-digest": image.manifest_digest,
-                    "config-digest": image.config_digest,
-                    "kargs": list(extra),
-                },
-                publish_now=False,
-            )
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        try:
-            if deployment.id == current:
-                raise UserError(
-                    f"{ref} is the image already deployed ({current[:12]}); nothing to do"
-                )
-            yield StepDone(step="deploy", summary=f"image id {deployment.id}")
-            yield StepStarted(step="etc", title="Carrying /etc changes over", index=3, total=total)
-            for line in merge_etc(
-                system.root, old_id=current, new_id=deployment.id, into=deployment.state.etc
-            ):
-                yield Output(step="etc", line=line)
-        except BaseException:
-            discard(deployment)
-            raise
-        # The commit on the root: from here the deployment is complete on disk.
-        deployment = publish(deployment)
-        yield StepDone(step="etc")
-        yield StepStarted(step="bootloader", title="Adding the boot entry", index=4, total=total)
-        timeout = menu_timeout(system.esp)
-        entry: BootEntry = yield from install_bootloader(
-            system.esp,
-            deployment.tree,
-            image_id=deployment.id,
-            root_uuid=system.root_uuid,
-            timeout=timeout,
-            extra_kargs=extra,
-            arch=arch,
-            make_default=False,
-            # Not known good until it reaches boot-complete.target: systemd-boot counts its
-            # tries and falls back to the previous default when they run out (DESIGN 3.3).
-            tries=DEFAULT_TRIES,
+        manifest = inspect_manifest(image_ref, opts)  # it exists and may be read
+        space.check_root(
+            system.root,
+            manifest.compressed_size,
+            name=f"the root of {target}",
+            doing=f"fetching {ref}",
         )
-        # The entry and its kernel reach the disk before the default names them, and the
-        # switch before the update reports success.
-        fat.sync(system.esp)
-        if make_default:
-            set_default(system.esp, deployment.id, timeout=timeout)
-            fat.sync(system.esp)
-        yield StepDone(step="bootloader", summary=f"default entry {entry.path}")
+        make_writable(system)
+        added = _Added()
+        try:
+            entry = yield from _update(
+                system, target, ref, image_ref, opts, current, extra, added, make_default
+            )
+        except BaseException as exc:
+            _remove_added(system, added)
+            full = not isinstance(exc, BadInput) and space.is_enospc(exc)
+            if full:
+                free = format_size(space.free_bytes(system.root))
+                raise UserError(
+                    f"no space left on the root of {target} ({first_line(exc)}); the update was "
+                    f"undone and {free} are free: free space (remove an old deployment) and retry"
+                ) from exc
+            raise
         return entry
+
+
+def _update(
+    system: Installed,
+    target: str,
+    ref: str,
+    image_ref: ImageRef,
+    opts: FetchOptions,
+    current: str,
+    extra: tuple[str, ...],
+    added: _Added,
+    make_default: bool,
+) -> Generator[Event, None, BootEntry]:
+    total = 4
+    scratch = sysroot.temp_dir(system.root, sysroot.SCRATCH_PREFIX)
+    try:
+        image: FetchedImage = yield from fetch(image_ref, scratch, opts)
+        # Refuse an image that cannot boot before it becomes a deployment or touches the ESP.
+        tree = scan_layers(image.layers, keep=boot_file_wanted)
+        support = require_boot_support(tree, ref)
+        for note in support.notes:
+            yield Warned(step="fetch", message=note)
+        arch = image.config.get("architecture")
+        boot_files = check_boot_files(tree, extra_kargs=extra, arch=arch)
+        space.check_root(
+            system.root,
+            space.content_bytes(tree, space.known_files(system.root, current)),
+            name=f"the root of {target}",
+            doing=f"deploying {ref}",
+        )
+        space.check_esp(system.esp, boot_files, name=target)
+        yield StepDone(step="fetch", summary=f"{len(image.layers)} layers")
+        yield StepStarted(step="deploy", title="Deploying with composefs", index=2, total=total)
+        deployment: Deployment = yield from deploy_layers(
+            system.root,
+            image.layers,
+            origin={
+                "source": ref,
+                "track": ref,
+                "manifest-digest": image.manifest_digest,
+                "config-digest": image.config_digest,
+                "kargs": list(extra),
+            },
+            publish_now=False,
+        )
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        if deployment.id == current:
+            raise UserError(f"{ref} is the image already deployed ({current[:12]}); nothing to do")
+        yield StepDone(step="deploy", summary=f"image id {deployment.id}")
+        yield StepStarted(step="etc", title="Carrying /etc changes over", index=3, total=total)
+        for line in merge_etc(
+            system.root, old_id=current, new_id=deployment.id, into=deployment.state.etc
+        ):
+            yield Output(step="etc", line=line)
+    except BaseException:
+        discard(deployment)
+        raise
+    if deployment.staged is not None:
+        added.state = deployment.id  # new: a failure from here removes it again
+    # The commit on the root: from here the deployment is complete on disk.
+    deployment = publish(deployment)
+    yield StepDone(step="etc")
+    yield StepStarted(step="bootloader", title="Adding the boot entry", index=4, total=total)
+    timeout = menu_timeout(system.esp)
+    if deployment.id not in {e.id for e in list_entries(system.esp)}:
+        added.boot = deployment.id  # no entry yet: what the ESP gets for it is this update's
+    entry: BootEntry = yield from install_bootloader(
+        system.esp,
+        deployment.tree,
+        image_id=deployment.id,
+        root_uuid=system.root_uuid,
+        timeout=timeout,
+        extra_kargs=extra,
+        arch=arch,
+        make_default=False,
+        # Not known good until it reaches boot-complete.target: systemd-boot counts its
+        # tries and falls back to the previous default when they run out (DESIGN 3.5).
+        tries=DEFAULT_TRIES,
+    )
+    # The entry and its kernel reach the disk before the default names them, and the
+    # switch before the update reports success.
+    fat.sync(system.esp)
+    if make_default:
+        set_default(system.esp, deployment.id, timeout=timeout)
+    added.state = added.boot = None  # the default names it (or --download-only keeps it)
+    fat.sync(system.esp)
+    yield StepDone(step="bootloader", summary=f"default entry {entry.path}")
+    return entry
+
+
+@dataclass(slots=True)
+class _Added:
+    """What a running update added that a failure must take away again."""
+
+    state: str | None = None
+    """A new deployment's id, once published."""
+    boot: str | None = None
+    """A deployment whose boot files the update writes (it had no entry before)."""
+
+
+def _remove_added(system: Installed, added: _Added) -> None:
+    """Undo a failed update: the boot files first, then the deployment's state and image link.
+
+    Never the default: a switch that got through before the failure keeps its deployment. The
+    state directory is renamed to a temp name first, so a cut halfway leaves no partial
+    deployment under its id, only a temp name the next run sweeps."""
+    try:
+        if added.boot and default_entry(system.esp) != added.boot:
+            remove_entry(system.esp, added.boot, missing_ok=True)
+            fat.sync(system.esp)
+    except (InstallerError, StorageError) as exc:
+        log.warning("cannot remove the boot files of the failed update: %s", exc)
+        return
+    if added.state is None:
+        return
+    state = sysroot.deployment(system.root, added.state).path
+    gone = sysroot.temp_dir(sysroot.deploy_dir(system.root), sysroot.STAGING_PREFIX) / "gone"
+    try:
+        os.rename(state, gone)
+        durable.fsync(state.parent)
+        sysroot.image_file(system.root, added.state).unlink(missing_ok=True)
+        durable.fsync(sysroot.images_dir(system.root))
+    except (OSError, StorageError) as exc:
+        log.warning("cannot remove the failed update's deployment %s: %s", added.state[:12], exc)
+    finally:
+        shutil.rmtree(gone.parent, ignore_errors=True)
+    log.info("removed the deployment %s that the failed update added", added.state[:12])

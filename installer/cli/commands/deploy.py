@@ -11,10 +11,10 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from collections.abc import Generator
 from pathlib import Path
 
+from installer import sysroot
 from installer.cli.printer import EventPrinter
 from installer.composefs.deploy import Deployment, deploy_layers
 from installer.errors import UserError
@@ -23,8 +23,6 @@ from installer.image.fetch import FetchedImage, fetch
 from installer.image.ref import FetchOptions, ImageRef, parse_ref
 from storage.cleanup import signals_raise
 from storage.sizes import format_size
-
-SCRATCH_PREFIX = ".obelisk-scratch-"
 
 
 def options_from_args(args: argparse.Namespace) -> FetchOptions:
@@ -54,7 +52,8 @@ def check_root(root: Path) -> Path:
 
 def deploy_ref(ref: ImageRef, root: Path, opts: FetchOptions) -> Generator[Event, None, Deployment]:
     """Fetch `ref` into a scratch dir on `root`, deploy it there, and delete the scratch dir."""
-    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=root))
+    sysroot.sweep(root)
+    scratch = sysroot.temp_dir(root, sysroot.SCRATCH_PREFIX)
     try:
         yield StepStarted(step="fetch", title=f"Fetching {ref}", index=1, total=2)
         image: FetchedImage = yield from fetch(ref, scratch, opts)

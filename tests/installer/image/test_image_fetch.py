@@ -201,6 +201,17 @@ def test_unknown_skopeo_failure_is_an_install_error_with_its_last_line() -> None
     assert str(err) == "skopeo could not read docker://h/x:1: really odd happened"
 
 
+def test_a_full_disk_during_the_copy_says_so() -> None:
+    """skopeo's ENOSPC used to read "skopeo could not read …"; the caller adds which disk."""
+    stderr = (
+        'time="..." level=fatal msg="writing blob: write /r/.obelisk-scratch-1/blobs/sha256/x: '
+        'no space left on device"'
+    )
+    err = skopeo_error(parse_ref("docker://h/x:1"), stderr)
+    assert not isinstance(err, UserError)
+    assert str(err) == "no space left on device while fetching docker://h/x:1"
+
+
 def test_credentials_never_reach_argv_or_logs(
     images: Images, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
