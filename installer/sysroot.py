@@ -152,6 +152,16 @@ def origin_file(root: Path, image_id: str) -> Path:
     return deployment(root, image_id).origin
 
 
+def pin_file(root: Path, image_id: str) -> Path:
+    """Present (empty) when the deployment is pinned: gc and the keep-N rule leave it alone."""
+    return deployment(root, image_id).path / "pinned"
+
+
+def config_file(root: Path, image_id: str) -> Path:
+    """obelisk's on-system settings (`keep`), in a deployment's /etc."""
+    return etc_dir(root, image_id) / "obelisk" / "obelisk.toml"
+
+
 def var_dir(root: Path) -> Path:
     """The persistent `/var` all deployments share."""
     return state_root(root) / "os" / "default" / "var"

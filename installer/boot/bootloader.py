@@ -52,7 +52,11 @@ FIRST_RANK = 50_000_000
 DEFAULT_TIMEOUT = 3
 """The menu timeout (seconds) when loader.conf has none to keep."""
 TMP_SUFFIX = ".tmp"
+DEFAULT_TRIES = 3
+"""Boots a new deployment gets to reach boot-complete.target before systemd-boot skips it."""
 _RANKED = re.compile(rf"{SORT_KEY}-(\d{{{RANK_DIGITS}}})")
+# systemd-boot's boot counter at the end of an entry's name: `+LEFT` or `+LEFT-DONE`.
+_COUNTER = re.compile(r"\+(\d+)(?:-(\d+))?$")
 # An entry's first line records the kernel it boots, for `list_entries`; BLS has no key for it.
 _KERNEL_COMMENT = "# obelisk kernel "
 
@@ -71,7 +75,7 @@ class BootEntry:
     """One deployment's boot menu entry, as written to (or read back from) the ESP."""
 
     id: str
-    """The deployment's image id; the entry file is `loader/entries/obelisk-<id>.conf`."""
+    """The deployment's image id; the entry file is `loader/entries/obelisk-<id>-<rank>[+LEFT[-DONE]].conf`."""
     path: str
     """The entry file on the ESP, relative to its root."""
     title: str
@@ -80,11 +84,38 @@ class BootEntry:
     kernel_version: str
     """Empty when an entry was not written by obelisk."""
     sort_key: str = ""
+    tries_left: int | None = None
+    """systemd-boot's counter from the file name (`+LEFT-DONE`); None: no counter (known good)."""
+    tries_done: int = 0
+
+    @property
+    def boot_state(self) -> str:
+        """`good` (no counter: blessed or written known-good), `trying` (tries left), `failed`."""
+        if self.tries_left is None:
+            return "good"
+        return "trying" if self.tries_left > 0 else "failed"
 
 
-def entry_path(image_id: str, rank: int) -> str:
-    """Where an entry of this rank is written: a new rank is always a new name."""
-    return f"{ENTRIES_DIR}/{ENTRY_PREFIX}{image_id}-{rank:0{RANK_DIGITS}d}.conf"
+def entry_path(image_id: str, rank: int, tries: int | None = None) -> str:
+    """Where an entry of this rank is written: a new rank is always a new name.
+
+    With `tries` the name carries a boot counter (`+3`), which systemd-boot counts down on each
+    boot and systemd-bless-boot strips once the boot is good: the base name stays unique.
+    """
+    counter = "" if tries is None else f"+{tries}"
+    return f"{ENTRIES_DIR}/{ENTRY_PREFIX}{image_id}-{rank:0{RANK_DIGITS}d}{counter}.conf"
+
+
+def split_counter(name: str) -> tuple[str, int | None, int]:
+    """An entry file name without `.conf` and its boot counter: (base, tries left, tries done).
+
+    systemd-boot's grammar (`boot_entry_parse_tries`): `+LEFT[-DONE]` right before `.conf`.
+    """
+    stem = name[: -len(".conf")] if name.lower().endswith(".conf") else name
+    match = _COUNTER.search(stem)
+    if match is None:
+        return stem, None, 0
+    return stem[: match.start()], int(match[1]), int(match[2] or 0)
 
 
 def boot_file_wanted(path: str) -> bool:
@@ -236,6 +267,7 @@ def install_bootloader(
     make_default: bool = True,
     host_root: Path = Path("/"),
     image_version: str | None = None,
+    tries: int | None = None,
 ) -> Generator[Event, None, BootEntry]:
     """Put systemd-boot, the image's kernel and initramfs and a BLS entry for `image_id` on the ESP.
 
@@ -243,8 +275,9 @@ def install_bootloader(
     the default; without, it sorts last. loader.conf is written when it is missing, unreadable
     or has another `timeout`. `arch` is the image's architecture (OCI, uname or Rust naming; the
     host's by default); `image_version` is the entry's version when os-release has no VERSION_ID
-    (an image label). Everything that can be wrong with the image is checked before the ESP is
-    touched.
+    (an image label). `tries` names the entry with a boot counter (`+3`): an update's new
+    deployment is not known good until it reaches boot-complete.target. Everything that can be
+    wrong with the image is checked before the ESP is touched.
     """
     ready = _prepare(
         tree,
@@ -296,7 +329,7 @@ def install_bootloader(
     _migrate_legacy(esp)
     files = _scan(esp)
     rank = _rank_below(files) if make_default else _rank_above(files)
-    path = _put_entry(esp, text, image_id, rank)
+    path = _put_entry(esp, text, image_id, rank, tries)
     _drop_others(esp, files, image_id, keep=path)
     yield progress(path)
     if loader_conf is not None:
@@ -312,6 +345,7 @@ def install_bootloader(
         options=ready.options,
         kernel_version=kernel.version,
         sort_key=_sort_key(rank),
+        tries_left=tries,
     )
 
 
@@ -328,6 +362,14 @@ class _File:
     @property
     def path(self) -> str:
         return f"{ENTRIES_DIR}/{self.name}"
+
+    @property
+    def tries_left(self) -> int | None:
+        return split_counter(self.name)[1]
+
+    @property
+    def tries_done(self) -> int:
+        return split_counter(self.name)[2]
 
     @property
     def rank(self) -> int | None:
@@ -351,7 +393,8 @@ class _File:
         """
         rank = self.rank
         if rank is not None:
-            return self.path == entry_path(self.image_id, rank)
+            base = split_counter(self.name)[0]
+            return f"{ENTRIES_DIR}/{base}.conf" == entry_path(self.image_id, rank)
         return self.legacy
 
 
@@ -400,11 +443,24 @@ def _scan(esp: FatImage) -> list[_File]:
 
 
 def _compare(a: _File, b: _File) -> int:
-    """systemd-boot's entry order: sort-key, machine-id, version (newest first), file name.
+    """systemd-boot's entry order (`boot_entry_compare`): entries with no tries left last, then
+    sort-key, machine-id, version (newest first), file name, then more tries left first.
 
     Entries with a sort-key come first. Versions compare with `sort -V`'s rules, close to
     systemd's strverscmp_improved; obelisk's entries never get that far (their ranks differ).
+    A failed entry (`+0-N`) sorting last is what makes the fallback: the `default obelisk-*`
+    glob then matches the next obelisk entry first.
     """
+    failed_a, failed_b = a.tries_left == 0, b.tries_left == 0
+    if failed_a != failed_b:
+        return 1 if failed_a else -1
+    by_order = _compare_keys(a, b)
+    if by_order or a.tries_left is None or b.tries_left is None:
+        return by_order
+    return (b.tries_left > a.tries_left) - (b.tries_left < a.tries_left)
+
+
+def _compare_keys(a: _File, b: _File) -> int:
     ka, kb = a.conf.get("sort-key"), b.conf.get("sort-key")
     if (ka is None) != (kb is None):
         return 1 if ka is None else -1
@@ -449,6 +505,8 @@ def _entry(file: _File) -> BootEntry:
         if first.startswith(_KERNEL_COMMENT)
         else "",
         sort_key=file.conf.get("sort-key", ""),
+        tries_left=file.tries_left,
+        tries_done=file.tries_done,
     )
 
 
@@ -501,7 +559,10 @@ def set_default(esp: FatImage, entry_id: str, *, timeout: int | None = None) -> 
     current = _default_file(esp, files)
     lowest = min((r for f in files if (r := f.rank) is not None), default=None)
     if current is not match or match.rank is None or match.rank != lowest:
-        path = _put_entry(esp, match.text, entry_id, _rank_below(files))
+        # A known-good entry stays without a counter; one not yet blessed (trying or failed)
+        # gets fresh tries, so a failed one chosen by hand is not skipped at once.
+        tries = None if match.tries_left is None else DEFAULT_TRIES
+        path = _put_entry(esp, match.text, entry_id, _rank_below(files), tries)
         _drop_others(esp, files, entry_id, keep=path)
     loader_conf = _loader_conf_update(esp, timeout)
     if loader_conf is not None:
@@ -549,13 +610,13 @@ def _rank_above(files: Sequence[_File]) -> int:
     return rank
 
 
-def _put_entry(esp: FatImage, text: str, image_id: str, rank: int) -> str:
+def _put_entry(esp: FatImage, text: str, image_id: str, rank: int, tries: int | None = None) -> str:
     """Write `text` as the entry of `image_id` with `rank`, under that rank's (new) name.
 
     A new name is never a rename over an existing file, so a cut leaves either no new file or
-    a complete one (one sector), and every other entry as it was.
+    a complete one (one sector), and every other entry as it was. `tries` adds a boot counter.
     """
-    path = entry_path(image_id, rank)
+    path = entry_path(image_id, rank, tries)
     fat.write_bytes(esp, with_sort_key(text, _sort_key(rank)).encode(), path)
     return path
 

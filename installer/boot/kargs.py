@@ -77,9 +77,24 @@ def _strings(path: str, key: str, value: object) -> list[str]:
     return list(value)
 
 
+BOOT_ASSESSMENT_KARGS = ("panic=10", "rd.emergency=reboot", "systemd.crash_reboot=1")
+"""A boot that hangs uses up a try only if it ends in a reboot (boot counting, DESIGN 3.3):
+a kernel panic reboots after 10 s, and so do an initramfs emergency (dracut; initramfs-tools'
+panic() honours `panic=`) and a systemd crash. The image's and the answer file's arguments come
+later and can override them."""
+
+
 def kernel_cmdline(
     *, root_uuid: str, image_id: str, image_kargs: Sequence[str], extra: Sequence[str]
 ) -> tuple[str, ...]:
-    """obelisk's own arguments first (they make the composefs root boot), then the image's,
-    then the answer file's, so later ones can override earlier ones where the kernel allows."""
-    return (f"root=UUID={root_uuid}", "rw", f"composefs={image_id}", *image_kargs, *extra)
+    """obelisk's own arguments first (they make the composefs root boot and a hang reboot),
+    then the image's, then the answer file's, so later ones can override earlier ones where the
+    kernel allows."""
+    return (
+        f"root=UUID={root_uuid}",
+        "rw",
+        f"composefs={image_id}",
+        *BOOT_ASSESSMENT_KARGS,
+        *image_kargs,
+        *extra,
+    )

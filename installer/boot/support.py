@@ -46,14 +46,31 @@ DRACUT_FILES = {
     for name in ("module-setup.sh", "obelisk-composefs.sh", "obelisk-composefs.service")
 }
 
-SYSTEMD_UNITS = "/usr/lib/systemd/system"
+UNITS = "/usr/lib/systemd/system"
+BOOT_COUNTING_FILES = {
+    "boot-counting/obelisk-health-check.service": f"{UNITS}/obelisk-health-check.service",
+    "boot-counting/obelisk-boot-failed.service": f"{UNITS}/obelisk-boot-failed.service",
+    "boot-counting/systemd-bless-boot.service.d/obelisk.conf": (
+        f"{UNITS}/systemd-bless-boot.service.d/obelisk.conf"
+    ),
+    "boot-counting/health-check": "/usr/lib/obelisk/health-check",
+    "boot-counting/bless-boot": "/usr/lib/obelisk/bless-boot",
+}
+"""Boot counting in the booted system (DESIGN 3.5): the health check boot-complete.target
+requires, blessing with the ESP mounted only for it, and marking a failed boot bad."""
+HEALTH_CHECK_LINK = (
+    f"{UNITS}/boot-complete.target.requires/obelisk-health-check.service",
+    "../obelisk-health-check.service",
+)
+BLESS_BOOT = "/usr/lib/systemd/systemd-bless-boot"
+"""systemd's blessing tool (Debian: package systemd-boot); without it no boot is counted good."""
 SHUTDOWN_FILES = (
-    ("systemd/obelisk-shutdown.service", f"{SYSTEMD_UNITS}/obelisk-shutdown.service"),
-    ("systemd/keep-mounted.conf", f"{SYSTEMD_UNITS}/sysroot.mount.d/50-obelisk.conf"),
-    ("systemd/var.mount", f"{SYSTEMD_UNITS}/var.mount"),
+    ("systemd/obelisk-shutdown.service", f"{UNITS}/obelisk-shutdown.service"),
+    ("systemd/keep-mounted.conf", f"{UNITS}/sysroot.mount.d/50-obelisk.conf"),
+    ("systemd/var.mount", f"{UNITS}/var.mount"),
 )
 """What a clean shutdown of a composefs root needs in the booted system (both flavours)."""
-SHUTDOWN_WANTS = f"{SYSTEMD_UNITS}/local-fs.target.wants/obelisk-shutdown.service"
+SHUTDOWN_WANTS = f"{UNITS}/local-fs.target.wants/obelisk-shutdown.service"
 
 FSTYPE_CONF = "/etc/initramfs-tools/conf.d/obelisk-fstype"
 """mkinitramfs in a chroot cannot see the root filesystem's type, and without it leaves fsck out."""
@@ -110,6 +127,9 @@ class BootSupport:
     """That kernel has an initramfs."""
     composefs: bool
     """obelisk's composefs initramfs support is installed (and `/sysroot` exists)."""
+    boot_counting: bool = False
+    """A failed new deployment falls back by itself: obelisk's health check and systemd-bless-boot
+    are in the image."""
     missing: tuple[str, ...] = ()
     """One sentence per missing piece, saying what to do."""
     notes: tuple[str, ...] = ()
@@ -265,6 +285,16 @@ def unlinked_toplevel(tree: TreeView) -> tuple[str, ...]:
     )
 
 
+def _symlink(root: Path, path: str, target: str) -> str:
+    dest = _inside(root, path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.obelisk-tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    tmp.replace(dest)
+    return path
+
+
 def add_boot_support(root: Path, *, flavour: str | None = None, fstype: str = "ext4") -> list[str]:
     """Install the composefs initramfs support into an image root; return what it changed.
 
@@ -286,6 +316,11 @@ def add_boot_support(root: Path, *, flavour: str | None = None, fstype: str = "e
     for src, dest in files.items():
         mode = 0o644 if dest.endswith(".service") else 0o755
         written.append(_write(root, dest, data.joinpath(src).read_bytes(), mode))
+    for src, dest in BOOT_COUNTING_FILES.items():
+        mode = 0o755 if dest.startswith("/usr/lib/obelisk/") else 0o644
+        written.append(_write(root, dest, data.joinpath(src).read_bytes(), mode))
+    link, target = HEALTH_CHECK_LINK
+    written.append(_symlink(root, link, target))
     if chosen is Flavour.INITRAMFS_TOOLS:
         conf = f"# written by obelisk: the root filesystem type of a composefs install\nFSTYPE={fstype}\n"
         written.append(_write(root, FSTYPE_CONF, conf.encode(), 0o644))
@@ -381,6 +416,10 @@ def detect_boot_support(tree: TreeView) -> BootSupport:
         kernel=kernel,
         initramfs=initrd is not None,
         composefs=composefs,
+        boot_counting=tree.is_file(
+            BOOT_COUNTING_FILES["boot-counting/obelisk-health-check.service"]
+        )
+        and tree.is_file(BLESS_BOOT),
         missing=tuple(missing),
         notes=tuple(notes),
         unlinked=unlinked_toplevel(tree),

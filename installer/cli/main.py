@@ -42,6 +42,12 @@ def _add_image_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--creds", help="USER:PASSWORD for the registry")
 
 
+def _add_disk_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--disk", metavar="DISK", help="an installed disk or disk-image file (default: this system)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="obelisk", description="Install a bootable container image with composefs."
@@ -91,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("root", help="the image's root directory (e.g. an mmdebstrap target)")
     q.add_argument("--flavour", choices=("initramfs-tools", "dracut"), help="default: detected")
     q.add_argument("--fstype", default="ext4", help="the root filesystem type (default: ext4)")
+    q.add_argument(
+        "--with-tools",
+        action="store_true",
+        help="also put obelisk's on-system commands (status, upgrade, ...) into the image",
+    )
 
     p = sub.add_parser("deploy", help="deploy an image into an already-mounted root filesystem")
     p.add_argument("--root", required=True, metavar="DIR")
@@ -109,8 +120,50 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image_options(p)
 
     p = sub.add_parser("rollback", help="boot the previous deployment next")
-    p.add_argument("target", help="the installed disk or disk-image file")
+    p.add_argument(
+        "target", nargs="?", help="the installed disk or disk-image file (default: this system)"
+    )
     p.add_argument("--to", metavar="ID", help="a deployment id (or a unique prefix)")
+
+    # On the running system; `--disk` names an installed disk instead (from a rescue system).
+    p = sub.add_parser("status", help="this system's deployments, roles and boot-count state")
+    p.add_argument("--json", action="store_true")
+    _add_disk_option(p)
+
+    for name, what in (
+        ("upgrade", "deploy what the tracked image reference names now; boot it next"),
+        ("switch", "deploy another image reference, boot it next and track it from then on"),
+    ):
+        p = sub.add_parser(name, help=what)
+        if name == "switch":
+            p.add_argument("ref", help="the image to deploy and track")
+        else:
+            p.add_argument(
+                "--check", action="store_true", help="only say whether there is an update"
+            )
+        p.add_argument(
+            "--download-only", action="store_true", help="deploy it, but do not boot it next"
+        )
+        p.add_argument("--apply", action="store_true", help="reboot into it afterwards")
+        p.add_argument(
+            "--allow-failed",
+            action="store_true",
+            help="deploy an image even though it failed to boot here before",
+        )
+        p.add_argument("--progress", choices=("human", "json"), default="human")
+        _add_disk_option(p)
+        _add_image_options(p)
+
+    p = sub.add_parser("gc", help="remove what no kept deployment references; say what it freed")
+    _add_disk_option(p)
+    p = sub.add_parser("verify", help="re-hash every object a deployment references")
+    p.add_argument("id", nargs="?", help="a deployment (default: the booted or next-boot one)")
+    _add_disk_option(p)
+
+    for name, what in (("pin", "keep a deployment"), ("unpin", "let gc remove it again")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("id", help="a deployment id (or a unique prefix)")
+        _add_disk_option(p)
 
     p = sub.add_parser("installs", help="find the obelisk installs on this machine's disks")
     p.add_argument("disks", nargs="*", metavar="DISK", help="look only at these disks")

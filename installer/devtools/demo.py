@@ -212,6 +212,58 @@ def _version_layer(version: str) -> Callable[[IO[bytes]], None]:
     return write
 
 
+def _files_layer(files: Mapping[str, bytes]) -> Callable[[IO[bytes]], None]:
+    def write(out: IO[bytes]) -> None:
+        names = sorted(name.lstrip("/") for name in files)
+        parents = sorted({str(p) for n in names for p in Path(n).parents if str(p) != "."})
+        with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for name in parents:
+                info = tarfile.TarInfo(name)
+                info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, SOURCE_DATE_EPOCH
+                tar.addfile(info)
+            for name, data in sorted((n.lstrip("/"), d) for n, d in files.items()):
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(data), 0o644, SOURCE_DATE_EPOCH
+                tar.addfile(info, io.BytesIO(data))
+
+    return write
+
+
+def derived_layout(image: DemoImage, dest: Path, tag: str, files: Mapping[str, bytes]) -> str:
+    """An OCI layout at `dest` with `tag`: the demo's v2 plus one layer holding `files` (and
+    `tag` as the demo version). The shared blobs are symlinks into the cache. Returns its ref."""
+    blobs = dest / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    (dest / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
+    source = image.layout / "blobs" / "sha256"
+    index = json.loads((image.layout / "index.json").read_text())
+    entry = next(m for m in index["manifests"] if m["annotations"][oci.REF_NAME] == "v2")
+
+    def read(digest: str) -> Any:
+        return json.loads((source / digest.removeprefix("sha256:")).read_bytes())
+
+    manifest = read(entry["digest"])
+    config = read(manifest["config"]["digest"])
+    for layer in manifest["layers"]:
+        name = layer["digest"].removeprefix("sha256:")
+        (blobs / name).symlink_to(source / name)
+    desc, diff_id = _gzip_layer(blobs, _files_layer({VERSION_FILE: f"{tag}\n".encode(), **files}))
+    config["rootfs"]["diff_ids"].append(diff_id)
+    config["config"]["Labels"]["org.opencontainers.image.version"] = tag
+    config["history"].append({"created": config["created"], "created_by": f"obelisk {tag}"})
+    manifest["layers"].append(desc)
+    manifest["config"] = {"mediaType": oci.OCI_CONFIG, **_blob(blobs, _json(config))}
+    top = {
+        "mediaType": oci.OCI_MANIFEST,
+        **_blob(blobs, _json(manifest)),
+        "platform": {"architecture": "amd64", "os": "linux"},
+        "annotations": {oci.REF_NAME: tag},
+    }
+    out = {"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": [top]}
+    (dest / "index.json").write_text(json.dumps(out, indent=1))
+    return f"oci:{dest}:{tag}"
+
+
 def write_layout(rootfs: Path, dest: Path) -> None:
     """An OCI layout at `dest` with `v1` (the rootfs as one layer) and `v2` (plus one layer)."""
     blobs = dest / "blobs" / "sha256"

@@ -165,7 +165,9 @@ def qemu_argv(
     memory: int,
     cpus: int,
     firmware: Firmware = Firmware.UEFI,
+    reboot: bool = False,
 ) -> list[str]:
+    """QEMU for one boot: a guest reboot ends it, unless `reboot` (a session with reboots)."""
     drives = [Drive(path=disk)] if isinstance(disk, Path) else list(disk)
     argv = [
         "qemu-system-x86_64",
@@ -186,7 +188,7 @@ def qemu_argv(
         argv += ["-drive", f"file={disk},format=raw,if=virtio"]
     else:
         argv += _drive_args(drives)
-    return [*argv, "-no-reboot"]
+    return [*argv, *([] if reboot else ["-no-reboot"])]
 
 
 def _line_at(text: str, pos: int) -> str:
@@ -220,6 +222,7 @@ def boot_disk(
     cpus: int = 1,
     fatal: Sequence[str] = ("panic",),
     firmware: Firmware = Firmware.UEFI,
+    reboot: bool = False,
 ) -> BootLog:
     """Boot `disk` and watch its console until QEMU exits, `until` appears, or `timeout` passes.
 
@@ -227,7 +230,8 @@ def boot_disk(
     patches its own code at start (seen here in `sched_clock_cpu`, before any obelisk code runs).
 
     The console goes to `log` as it arrives. A marker named in `fatal` ends the watch a few seconds
-    later. QEMU is stopped by its PID on every way out.
+    later. QEMU is stopped by its PID on every way out. With `reboot` the guest may reboot (the
+    same OVMF variables stay): one session then shows several boots.
     """
     for drive in [Drive(path=disk)] if isinstance(disk, Path) else disk:
         if not drive.path.is_file():
@@ -245,7 +249,13 @@ def boot_disk(
         shutil.copyfile(OVMF_VARS, vars_copy)
         sock_path = Path(tmp, "serial.sock")
         argv = qemu_argv(
-            disk, vars_copy=vars_copy, sock=sock_path, memory=memory, cpus=cpus, firmware=firmware
+            disk,
+            vars_copy=vars_copy,
+            sock=sock_path,
+            memory=memory,
+            cpus=cpus,
+            firmware=firmware,
+            reboot=reboot,
         )
         start = time.monotonic()
         deadline = start + timeout

@@ -18,6 +18,7 @@ from typing import Any
 
 from installer.boot.kernel import find_kernel
 from installer.boot.support import detect_boot_support
+from installer.boot.tools import has_tools
 from installer.composefs.deploy import scan_layers
 from installer.composefs.tree import Tree
 from installer.errors import UserError
@@ -71,6 +72,10 @@ class ImageReport:
     missing: tuple[str, ...]
     unlinked: tuple[str, ...] = ()
     """Toplevel paths (/home, /root...) on the read-only image rather than linked into /var."""
+    boot_counting: bool
+    """A failed new deployment falls back by itself (health check, systemd-bless-boot)."""
+    tools: bool
+    """obelisk's on-system commands are in the image (`add-boot-support --with-tools`)."""
     layers: tuple[LayerInfo, ...]
     labels: dict[str, str]
     contents: ImageContents = field(
@@ -107,6 +112,8 @@ class ImageReport:
             "kernels": list(self.kernels),
             "initramfs": self.initramfs,
             "composefs": self.composefs,
+            "boot_counting": self.boot_counting,
+            "tools": self.tools,
             "bootable": self.bootable,
             "missing": list(self.missing),
             "unlinked": list(self.unlinked),
@@ -140,6 +147,8 @@ class ImageReport:
             ("kernel", kernel),
             ("initramfs", "yes" if self.initramfs else "no"),
             ("composefs", "yes" if self.composefs else "no"),
+            ("fallback", "yes" if self.boot_counting else "no (no boot counting support)"),
+            ("tools", "yes" if self.tools else "no (no on-system obelisk commands)"),
             ("bootable", "yes" if self.bootable else "no: " + "; ".join(self.missing)),
             ("homes", homes_text(self.unlinked)),
             (
@@ -230,6 +239,8 @@ def report(ref: ImageRef, image: FetchedImage, tree: TreeView) -> ImageReport:
         composefs=support.composefs,
         missing=support.missing,
         unlinked=support.unlinked,
+        boot_counting=support.boot_counting,
+        tools=has_tools(tree),
         layers=tuple(layers),
         labels=labels,
         contents=image_contents(tree),

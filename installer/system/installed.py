@@ -28,6 +28,7 @@ from pathlib import Path
 
 from installer import sysroot
 from installer.boot.bootloader import (
+    DEFAULT_TRIES,
     BootEntry,
     boot_file_wanted,
     check_boot_files,
@@ -80,6 +81,9 @@ class DeploymentInfo:
     title: str
     default: bool
     has_entry: bool
+    boot_state: str = "none"
+    """The entry's boot count (DESIGN 3.5): good, trying, failed; `none` without an entry."""
+    tries_left: int | None = None
 
 
 def _find_partitions(device: str) -> tuple[str, str]:
@@ -208,6 +212,8 @@ def deployments(system: Installed) -> list[DeploymentInfo]:
                 title=entry.title if entry else "",
                 default=directory.name == current,
                 has_entry=entry is not None,
+                boot_state=entry.boot_state if entry else "none",
+                tries_left=entry.tries_left if entry else None,
             )
         )
     return sorted(found, key=lambda d: order[d.id], reverse=True)
@@ -236,10 +242,16 @@ def rollback(system: Installed, to: str | None = None) -> DeploymentInfo:
 
 
 def update(
-    target: str, ref: str | None, opts: FetchOptions, *, kargs: tuple[str, ...] | None = None
+    target: str,
+    ref: str | None,
+    opts: FetchOptions,
+    *,
+    kargs: tuple[str, ...] | None = None,
+    make_default: bool = True,
 ) -> Generator[Event, None, BootEntry]:
     """Deploy `ref` (default: the reference the current deployment tracks) beside the current
-    deployment and make it the default boot entry.
+    deployment and make it the default boot entry (without `make_default`: only add its entry,
+    ranked last, for `upgrade --download-only`).
 
     Everything that can be refused (the reference, the image, the space on the root and the
     ESP, the image's boot support) is, before the first write; the root stays mounted read-only
@@ -274,7 +286,7 @@ def update(
         added = _Added()
         try:
             entry = yield from _update(
-                system, target, ref, image_ref, opts, current, extra, added, reuse
+                system, target, ref, image_ref, opts, current, extra, added, reuse, make_default
             )
         except BaseException as exc:
             _remove_added(system, added)
@@ -299,6 +311,7 @@ def _update(
     extra: tuple[str, ...],
     added: _Added,
     reuse: Callable[[str], bool],
+    make_default: bool,
 ) -> Generator[Event, None, BootEntry]:
     total = 4
     scratch = sysroot.temp_dir(system.root, sysroot.SCRATCH_PREFIX)
@@ -368,12 +381,16 @@ def _update(
         extra_kargs=extra,
         arch=arch,
         make_default=False,
+        # Not known good until it reaches boot-complete.target: systemd-boot counts its
+        # tries and falls back to the previous default when they run out (DESIGN 3.5).
+        tries=DEFAULT_TRIES,
     )
     # The entry and its kernel reach the disk before the default names them, and the
     # switch before the update reports success.
     fat.sync(system.esp)
-    set_default(system.esp, deployment.id, timeout=timeout)
-    added.state = added.boot = None  # the default names it now: it stays, whatever follows
+    if make_default:
+        set_default(system.esp, deployment.id, timeout=timeout)
+    added.state = added.boot = None  # the default names it (or --download-only keeps it)
     fat.sync(system.esp)
     yield StepDone(step="bootloader", summary=f"default entry {entry.path}")
     return entry

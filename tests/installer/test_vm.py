@@ -98,3 +98,11 @@ def test_drives_get_a_cdrom_serials_and_boot_order_and_bios_has_no_pflash(tmp_pa
         vm.qemu_argv(drives, vars_copy=tmp_path / "v", sock=tmp_path / "s", memory=1, cpus=1)
     )
     assert "pflash" in uefi
+
+
+def test_a_session_with_reboots_drops_no_reboot(tmp_path: Path) -> None:
+    argv = vm.qemu_argv(
+        tmp_path / "d.img", vars_copy=tmp_path / "v.fd", sock=tmp_path / "s", memory=2048,
+        cpus=1, reboot=True,
+    )  # fmt: skip
+    assert "-no-reboot" not in argv

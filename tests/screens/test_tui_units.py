@@ -98,6 +98,8 @@ def test_inspect_report_becomes_the_image_screen_lines() -> None:
         kernels=("6.12.48",),
         initramfs=True,
         composefs=True,
+        boot_counting=True,
+        tools=False,
         layers=(layer,),
         labels={},
     )

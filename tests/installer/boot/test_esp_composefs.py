@@ -12,7 +12,7 @@ import pytest
 
 import tests.layerbuild as lb
 from installer.boot.bootloader import boot_file_wanted, install_bootloader, list_entries
-from installer.boot.kargs import image_kargs
+from installer.boot.kargs import BOOT_ASSESSMENT_KARGS, image_kargs
 from installer.boot.kernel import find_kernel
 from installer.composefs.deploy import deploy_layers, scan_layers
 from installer.events import drain
@@ -81,7 +81,10 @@ def test_install_from_a_deployed_tree(tmp_path: Path) -> None:
 
     assert entry.title == "Fedora Linux 41"
     assert entry.version == "41.20261125"  # no VERSION_ID in the top layer's os-release
-    assert entry.options == ("root=UUID=uuid", "rw", f"composefs={deployment.id}", "console=ttyS0")
+    assert entry.options == (
+        "root=UUID=uuid", "rw", f"composefs={deployment.id}", *BOOT_ASSESSMENT_KARGS,
+        "console=ttyS0",
+    )  # fmt: skip
     assert fat.read_bytes(esp, f"obelisk/{deployment.id}/vmlinuz") == KERNEL
     assert fat.read_bytes(esp, f"obelisk/{deployment.id}/initrd") == INITRD
     assert fat.read_bytes(esp, "EFI/BOOT/BOOTX64.EFI") == SD_BOOT

@@ -25,6 +25,7 @@ from installer.boot.bootloader import (
     remove_entry,
     set_default,
 )
+from installer.boot.kargs import BOOT_ASSESSMENT_KARGS
 from installer.errors import UserError
 from installer.events import Event, Progress, Warned, drain
 from installer.image.treeview import DirectoryView
@@ -146,7 +147,14 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
         path=f"loader/entries/obelisk-{ID_A}-50000000.conf",
         title="Demo OS 1",
         version="1",
-        options=(f"root=UUID={UUID}", "rw", f"composefs={ID_A}", "console=ttyS0", "quiet"),
+        options=(
+            f"root=UUID={UUID}",
+            "rw",
+            f"composefs={ID_A}",
+            *BOOT_ASSESSMENT_KARGS,
+            "console=ttyS0",
+            "quiet",
+        ),
         kernel_version="6.12.1-amd64",
         sort_key="obelisk-50000000",
     )
@@ -177,7 +185,8 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
         "version 1",
         f"linux /obelisk/{ID_A}/vmlinuz",
         f"initrd /obelisk/{ID_A}/initrd",
-        f"options root=UUID={UUID} rw composefs={ID_A} console=ttyS0 quiet",
+        f"options root=UUID={UUID} rw composefs={ID_A} {' '.join(BOOT_ASSESSMENT_KARGS)} "
+        "console=ttyS0 quiet",
     ]
     # The default is a pattern: the first obelisk entry in sort-key order, never rewritten.
     assert text_of(esp, "/loader/loader.conf") == "default obelisk-*\ntimeout 5\n"
@@ -237,6 +246,60 @@ def test_install_second_deployment_and_rollback(esp: FatImage, tmp_path: Path) -
     assert not [f for f in files_on(esp) if ID_A in f]
     with pytest.raises(UserError, match="no boot entry"):
         remove_entry(esp, ID_A)
+
+
+def count_boot(esp: FatImage, old: str, new: str) -> None:
+    """Rename an entry as systemd-boot (a try) or systemd-bless-boot (good or bad) does."""
+    runner.run(["mren", "-i", esp.spec, f"::/{old}", new.rsplit("/", 1)[-1]], env=ENV)
+
+
+@pytest.mark.skipif(not HOST_SD_BOOT.is_file(), reason="host has no systemd-boot-efi")
+def test_boot_counting_tries_fallback_and_blessing(esp: FatImage, tmp_path: Path) -> None:
+    """A counted entry stays the default while it has tries; a failed one sorts last, so the
+    `default obelisk-*` glob picks the previous (known-good) one; blessing strips the counter."""
+    _, entry_a = install(esp, image(tmp_path / "a", "6.12.1-amd64"), ID_A)
+    assert entry_a.tries_left is None and entry_a.boot_state == "good"
+    _, new = drive(
+        install_bootloader(
+            esp, image(tmp_path / "b", "6.12.2-amd64", pretty="Demo OS 2"), image_id=ID_B,
+            root_uuid=UUID, timeout=5, extra_kargs=(), make_default=False, tries=3,
+        )
+    )  # fmt: skip
+    assert new.path == entry_path(ID_B, FIRST_RANK + 1, 3) and new.boot_state == "trying"
+    assert default_entry(esp) == ID_A  # ranked above: not the default yet
+    set_default(esp, ID_B)
+    counted = entry_path(ID_B, FIRST_RANK - 1, 3)
+    on_esp = {f for f in files_on(esp) if f.startswith("/loader/entries/")}
+    # One file per deployment: never name.conf beside name+N.conf.
+    assert on_esp == {f"/{entry_a.path}", f"/{counted}"}
+    assert default_entry(esp) == ID_B
+
+    # systemd-boot's first try renames +3 to +2-1: still the default, two tries left.
+    trying = counted.replace("+3.conf", "+2-1.conf")
+    count_boot(esp, counted, trying)
+    first = list_entries(esp)[0]
+    assert (first.id, first.path, first.tries_left, first.tries_done) == (ID_B, trying, 2, 1)
+    assert first.boot_state == "trying"
+    assert default_entry(esp) == ID_B
+
+    # Out of tries (or marked bad): it sorts last, and the previous entry boots.
+    failed = counted.replace("+3.conf", "+0-3.conf")
+    count_boot(esp, trying, failed)
+    assert default_entry(esp) == ID_A
+    assert [(e.id, e.boot_state) for e in list_entries(esp)] == [(ID_A, "good"), (ID_B, "failed")]
+    # Chosen again by hand, a failed entry gets fresh tries, under a new rank below all.
+    set_default(esp, ID_B)
+    retry = entry_path(ID_B, FIRST_RANK - 2, 3)
+    assert {f for f in files_on(esp) if f.startswith("/loader/entries/")} == {
+        f"/{entry_a.path}", f"/{retry}",
+    }  # fmt: skip
+    # Blessed: systemd-bless-boot strips the counter; a rollback to it then writes no counter.
+    blessed = entry_path(ID_B, FIRST_RANK - 2)
+    count_boot(esp, retry, blessed)
+    assert list_entries(esp)[0].boot_state == "good" and default_entry(esp) == ID_B
+    set_default(esp, ID_A)
+    set_default(esp, ID_B)
+    assert list_entries(esp)[0].path == entry_path(ID_B, FIRST_RANK - 4)
 
 
 def test_systemd_boot_from_the_image_wins_and_not_default_keeps_loader_conf(

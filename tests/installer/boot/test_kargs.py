@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from installer.boot.kargs import image_kargs, kernel_cmdline
+from installer.boot.kargs import BOOT_ASSESSMENT_KARGS, image_kargs, kernel_cmdline
 from installer.errors import UserError
 from installer.image.treeview import DirectoryView
 
@@ -100,6 +100,7 @@ def test_cmdline_order() -> None:
         "root=UUID=1234-abcd",
         "rw",
         f"composefs={'ab' * 32}",
+        *BOOT_ASSESSMENT_KARGS,
         "console=ttyS0",
         "quiet",
         "debug",

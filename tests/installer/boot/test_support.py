@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,17 @@ SHELL_FILES = {
     "initramfs-tools/scripts/local-bottom/obelisk-composefs": "sh",
     "dracut/90obelisk-composefs/obelisk-composefs.sh": "sh",
     "dracut/90obelisk-composefs/module-setup.sh": "bash",
+    "boot-counting/health-check": "sh",
+    "boot-counting/bless-boot": "sh",
 }
+COUNTING = [
+    "/usr/lib/systemd/system/obelisk-health-check.service",
+    "/usr/lib/systemd/system/obelisk-boot-failed.service",
+    "/usr/lib/systemd/system/systemd-bless-boot.service.d/obelisk.conf",
+    "/usr/lib/obelisk/health-check",
+    "/usr/lib/obelisk/bless-boot",
+    "/usr/lib/systemd/system/boot-complete.target.requires/obelisk-health-check.service",
+]
 
 
 def initrd_image(flavour: Flavour | None, how: str = "zstd") -> bytes:
@@ -76,6 +87,7 @@ def test_initramfs_tools_files_modes_and_fstype(tmp_path: Path) -> None:
     rewritten = [
         "/usr/share/initramfs-tools/hooks/obelisk-composefs",
         "/usr/share/initramfs-tools/scripts/local-bottom/obelisk-composefs",
+        *COUNTING,
         "/etc/initramfs-tools/conf.d/obelisk-fstype",
     ]
     shutdown = [
@@ -163,6 +175,30 @@ def test_detect_ready_image(tmp_path: Path) -> None:
     found = detect_boot_support(DirectoryView(root))
     assert found.ok and found.composefs and found.initramfs and not found.notes
     assert found.kernel == "6.12.1-amd64"
+
+
+def test_boot_counting_units(tmp_path: Path) -> None:
+    """The health check is required by boot-complete.target (so it only runs on a counted
+    boot), fails into marking the boot bad, and blessing goes through obelisk's ESP mount."""
+    root = debian_root(tmp_path, regenerated=True)
+    add_boot_support(root)
+    units = root / "usr/lib/systemd/system"
+    link = units / "boot-complete.target.requires/obelisk-health-check.service"
+    assert os.readlink(link) == "../obelisk-health-check.service" and link.is_file()
+    check = (units / "obelisk-health-check.service").read_text()
+    for line in ("Before=boot-complete.target", "OnFailure=obelisk-boot-failed.service"):
+        assert line in check.splitlines()
+    assert (
+        "ExecStart=/usr/lib/obelisk/bless-boot bad"
+        in (units / "obelisk-boot-failed.service").read_text().splitlines()
+    )
+    dropin = (units / "systemd-bless-boot.service.d/obelisk.conf").read_text().splitlines()
+    assert dropin[-2:] == ["ExecStart=", "ExecStart=/usr/lib/obelisk/bless-boot good"]
+    assert stat.S_IMODE((root / "usr/lib/obelisk/bless-boot").stat().st_mode) == 0o755
+    # Boot counting needs systemd's blessing tool too (Debian: the systemd-boot package).
+    assert not detect_boot_support(DirectoryView(root)).boot_counting
+    (root / "usr/lib/systemd/systemd-bless-boot").write_bytes(b"")
+    assert detect_boot_support(DirectoryView(root)).boot_counting
 
 
 def test_detect_fedora_layout(tmp_path: Path) -> None:
@@ -338,3 +374,40 @@ def test_the_guide_shows_the_containerfile_the_suite_builds() -> None:
     for line in recipe:
         if line.strip() and not line.startswith("#"):
             assert line in guide, line
+
+
+def test_with_tools_refuses_an_image_without_what_the_commands_need(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = debian_root(tmp_path / "r")
+    assert main(["image", "add-boot-support", "--with-tools", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "skopeo" in err and "composefs" in err and "python3-pydantic" in err
+    # Nothing written: not even the initramfs support.
+    assert not (root / "usr/share/initramfs-tools/hooks/obelisk-composefs").exists()
+
+
+def test_with_tools_puts_a_working_obelisk_command_into_the_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from installer.boot import tools
+
+    root = debian_root(tmp_path / "r")
+    for path in tools.COMMANDS:
+        (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).write_bytes(b"")
+    for module in tools.MODULES:
+        (root / "usr/lib/python3/dist-packages" / module).mkdir(parents=True)
+    assert main(["image", "add-boot-support", "--with-tools", str(root)]) == 0
+    assert "/usr/bin/obelisk" in capsys.readouterr().out
+    assert tools.has_tools(DirectoryView(root))
+    assert not (root / tools.PYTHON_DIR.lstrip("/") / "screens").exists()
+    assert not (root / tools.PYTHON_DIR.lstrip("/") / "installer/devtools").exists()
+    # The launcher runs the copied engine (here with this Python and its site-packages).
+    launcher = (root / "usr/bin/obelisk").read_text()
+    assert launcher.startswith("#!/usr/bin/python3\n")
+    code = launcher.replace(tools.PYTHON_DIR, str(root / tools.PYTHON_DIR.lstrip("/")))
+    out = runner.run(
+        [sys.executable, "-c", code, "status"], check=False, env={"PYTHONSAFEPATH": "1"}
+    )
+    assert out.returncode == 2 and "not booted from an obelisk deployment" in out.stderr

@@ -51,16 +51,18 @@ def test_human_output_is_an_aligned_block(
     out = capsys.readouterr().out.splitlines()
     keys = [line.split()[0] for line in out if not line.startswith(" ")]
     assert keys == [
-        "image", "digest", "os", "platform", "kernel", "initramfs", "composefs", "bootable",
-        "homes", "size", "layers",
+        "image", "digest", "os", "platform", "kernel", "initramfs", "composefs", "fallback",
+        "tools", "bootable", "homes", "size", "layers",
     ]  # fmt: skip
     column = {line.index(line.split()[1]) for line in out if not line.startswith(" ")}
     assert len(column) == 1
     assert "Obelisk Test 7" in out[2] and "linux/amd64" in out[3]
     assert f"{KVER} (also 6.0.1-old)" in out[4]
-    assert out[7].split() == ["bootable", "yes"]
+    assert out[7].split()[:2] == ["fallback", "no"]  # no boot counting units in this image
+    assert out[8].split()[:2] == ["tools", "no"]
+    assert out[9].split() == ["bootable", "yes"]
     # The test image keeps /home on the image: inspect says users would get no home.
-    assert out[8].startswith("homes") and "read-only: /home, /root" in out[8], out[8]
+    assert out[10].startswith("homes") and "read-only: /home, /root" in out[10], out[10]
     assert len([line for line in out if line.startswith("  sha256:")]) == 4
 
 
@@ -70,7 +72,8 @@ def test_json_output_has_stable_keys(images: Images, capsys: pytest.CaptureFixtu
     assert list(data) == [
         "version", "ref", "digest", "index_digest", "config_digest", "os", "architecture",
         "name", "os_version", "pretty_name", "kernel", "kernels", "initramfs", "composefs",
-        "bootable", "missing", "unlinked", "size", "uncompressed_size", "layers", "labels",
+        "boot_counting", "tools", "bootable", "missing", "unlinked", "size", "uncompressed_size",
+        "layers", "labels",
     ]  # fmt: skip
     assert data["digest"] == images.multi.manifest_digest
     assert data["index_digest"] == images.multi.index_digest

@@ -34,6 +34,7 @@ import pytest
 
 import installer.engine
 import installer.system.installed
+import installer.system.lifecycle
 from installer import sysroot
 from installer.boot.bootloader import ENTRY_PREFIX, default_entry, list_entries
 from installer.boot.entries import parse_conf
@@ -105,6 +106,11 @@ def child(argv: list[str]) -> int:
     installer.engine.execute = _holding(installer.engine.execute, where)  # type: ignore[assignment]
     installer.system.installed.update = _holding(  # type: ignore[assignment]
         installer.system.installed.update, where
+    )
+    # `upgrade`/`switch` run the update (and then gc) through lifecycle.upgrade.
+    installer.system.lifecycle.update = installer.system.installed.update  # type: ignore[assignment]
+    installer.system.lifecycle.upgrade = _holding(  # type: ignore[assignment]
+        installer.system.lifecycle.upgrade, where
     )
     return main(rest)  # it imports the command modules only now, which bind the held functions
 
@@ -428,6 +434,32 @@ def test_update_of_a_running_system_survives_a_power_cut(
         system, disk, tmp_path / "check", want=system.v2_id if cut == "returned" else None
     )
     _rerun(system, disk, tmp_path / "check", capsys)
+
+
+@pytest.mark.parametrize("cut", ["etc", "bootloader", "gc"])
+def test_switch_on_a_running_system_survives_a_power_cut(
+    tmp_path: Path, system: System, cut: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`switch` (the upgrade path, with its gc) on the booted system's own mounted root."""
+    disk = tmp_path / "disk.img"
+    _copy_disk(system.disk, disk)
+    with contextlib.ExitStack() as booted:
+        device = booted.enter_context(loop.attach(disk))
+        esp_node, root_node = _nodes(device, _parts(disk))
+        physical = booted.enter_context(mounted(root_node, tmp_path / "sysroot"))
+        booted.enter_context(sysroot.mounted_deployment(physical, system.v1_id, tmp_path / "os"))
+        esp_fd = os.open(esp_node, os.O_RDONLY)
+        booted.callback(os.close, esp_fd)
+        argv = ["switch", system.v2, "--disk", device, "--no-tls-verify"]
+        done = _power_cut(cut, argv, disk=disk, cwd=tmp_path, held_esp=True)
+    _recover(done)
+    _check_update(system, disk, tmp_path / "check", want=system.v2_id if cut == "gc" else None)
+    before = _check_update(system, disk, tmp_path / "check")
+    capsys.readouterr()
+    assert main(["switch", system.v2, "--disk", str(disk), "--no-tls-verify"]) == 0
+    out = capsys.readouterr().out
+    assert ("up to date" in out) == (before == system.v2_id), out
+    _check_update(system, disk, tmp_path / "check", want=system.v2_id)
 
 
 INSTALL_CUTS = ["deploy", "configure", "post", "bootloader:loader/entries/", "bootloader", "finish"]
