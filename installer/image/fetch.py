@@ -24,7 +24,7 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -280,6 +280,29 @@ def inspect_manifest(ref: ImageRef, opts: FetchOptions) -> oci.ImageManifest:
 # ---------------------------------------------------------------- fetch
 
 
+def _fetched(
+    manifest: oci.ImageManifest,
+    layers: Sequence[LayerBlob],
+    layout: Path | None,
+    mode: Mode,
+    *,
+    reused: int,
+    fetched: int,
+) -> FetchedImage:
+    """What every way of fetching returns: the manifest's facts and how the layers came."""
+    return FetchedImage(
+        manifest_digest=manifest.digest,
+        config=manifest.config,
+        config_digest=manifest.config_digest,
+        layers=tuple(layers),
+        layout=layout,
+        picked_from=manifest.picked_from,
+        mode=mode,
+        layers_reused=reused,
+        bytes_fetched=fetched,
+    )
+
+
 def how_to_fetch(ref: ImageRef) -> Mode:
     """The way this source's layers arrive; refuses what policy.json rejects (exit 2)."""
     verdict = policy.requirement(ref)
@@ -427,17 +450,7 @@ def _in_place(
             layers.append(_blank(desc, diff_id, opener=_slice_opener(ref.path, offset, size)))
     fetched = sum(layer.size for layer in layers if not layer.from_record)
     yield Progress(step="fetch", done=fetched, total=fetched, detail=manifest.digest)
-    return FetchedImage(
-        manifest_digest=manifest.digest,
-        config=manifest.config,
-        config_digest=manifest.config_digest,
-        layers=tuple(layers),
-        layout=None,
-        picked_from=manifest.picked_from,
-        mode=Mode.IN_PLACE,
-        layers_reused=sum(reused),
-        bytes_fetched=fetched,
-    )
+    return _fetched(manifest, layers, None, Mode.IN_PLACE, reused=sum(reused), fetched=fetched)
 
 
 def _archive_members(archive: Path) -> dict[str, tuple[int, int]]:
@@ -547,17 +560,7 @@ def _stream(
             raise skopeo_error(ref, f"{exc}\n{_tail(log_path)}") from exc
     if done != total or not wanted:
         yield Progress(step="fetch", done=total, total=total, detail=manifest.digest)
-    return FetchedImage(
-        manifest_digest=manifest.digest,
-        config=manifest.config,
-        config_digest=manifest.config_digest,
-        layers=tuple(layers),
-        layout=layout,
-        picked_from=manifest.picked_from,
-        mode=Mode.STREAM,
-        layers_reused=sum(reused),
-        bytes_fetched=total,
-    )
+    return _fetched(manifest, layers, layout, Mode.STREAM, reused=sum(reused), fetched=total)
 
 
 def _tail(log_path: Path) -> str:
@@ -656,16 +659,7 @@ def _copy(
         )
     if done != total:
         yield Progress(step="fetch", done=total, total=total, detail=manifest.digest)
-    return FetchedImage(
-        manifest_digest=manifest.digest,
-        config=manifest.config,
-        config_digest=manifest.config_digest,
-        layers=tuple(layers),
-        layout=layout,
-        picked_from=manifest.picked_from,
-        mode=Mode.COPY,
-        bytes_fetched=total,
-    )
+    return _fetched(manifest, layers, layout, Mode.COPY, reused=0, fetched=total)
 
 
 def _bytes_arrived(manifest: oci.ImageManifest, layout: Path) -> int:
