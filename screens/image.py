@@ -19,6 +19,7 @@ from installer.image.sources import Kind, Source
 from installer.plan import ImageSource
 from screens.backend import ImageSummary
 from screens.step import WizardStep
+from screens.widgets.dropdown import DropDown
 from screens.widgets.form import field
 from screens.widgets.tick import Tick
 from storage.sizes import format_size
@@ -92,7 +93,7 @@ class ImageScreen(WizardStep[ImageSource]):
             )
             yield from field(
                 "Source",
-                Select(
+                DropDown(
                     options, value=current, id="source", prompt="(type a reference)", compact=True
                 ),
                 hint="found on this machine; or type any reference below",

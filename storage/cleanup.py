@@ -72,6 +72,9 @@ class CleanupStack:
         self._stack.close()
 
 
+RESEND_SECONDS = 0.05
+
+
 @contextmanager
 def signals_raise() -> Iterator[None]:
     """Turn SIGTERM (and SIGINT) into `Interrupted` while the block runs, so cleanups run.
@@ -82,7 +85,13 @@ def signals_raise() -> Iterator[None]:
         yield
         return
 
-    def handler(signum: int, _frame: FrameType | None) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if frame is not None and frame.f_code.co_filename == logging.__file__:
+            # Inside logging's module lock (taken around every fork, too): an exception there
+            # is swallowed ("Exception ignored in _releaseLock") or leaves the lock held. Send
+            # the signal again in a moment, when this thread is out of it.
+            threading.Timer(RESEND_SECONDS, os.kill, (os.getpid(), signum)).start()
+            return
         raise Interrupted(signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
