@@ -10,8 +10,9 @@ demo: setup
 iso: setup
 	.venv/bin/obelisk iso --output obelisk-live.iso
 
+# Two workers, one test file each at a time: QEMU boots and mkfs waits overlap on two cores.
 test: setup lint
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n 2 --dist loadfile
 
 test-iso: setup
 	OBELISK_ISO_TESTS=1 .venv/bin/python -m pytest -q tests/boot/test_iso_boot.py

@@ -79,6 +79,8 @@ async def test_no_secret_in_any_log_or_saved_file(
             await pilot.pause()
             await pilot.press("ctrl+n")  # Start
             await pilot.pause()
+            await pilot.press("ctrl+n")  # Keyboard: kept as it is
+            await pilot.pause()
             app.screen.query_one("#file-path", Input).value = str(disk)
             app.screen.query_one("#file-size", Input).value = "4GiB"
             await pilot.press("ctrl+n")  # -> Storage
