@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from installer.boot.support import INITRD_FILES, MARKERS, Flavour
+from installer.boot import support
 from tests import imagebuild as ib
 from tests.installer.boot.cpio import compress, initramfs, newc
 
@@ -142,11 +143,23 @@ def write_image(
     initrd_hook: bool = True,
     home_on_var: bool = True,
     admin_group: bool = True,
+    boot_counting: bool = False,
 ) -> ib.BuiltImage:
     """`initrd_hook=False`: the hook files are in the tree, but not in the initramfs.
     `home_on_var=False`: `/home` is a directory of the image (Debian's layout, no links).
-    `admin_group=False`: neither a sudo nor a wheel group."""
+    `admin_group=False`: neither a sudo nor a wheel group.
+    `boot_counting=True`: the health check and systemd-bless-boot, so updates are counted."""
     layers = [base_layer("1")]
+    if boot_counting:
+        check = support.BOOT_COUNTING_FILES["boot-counting/obelisk-health-check.service"]
+        layers.append(
+            ib.tar_layer(
+                [
+                    ib.file(check.lstrip("/"), "[Service]\nExecStart=/bin/true\n"),
+                    ib.file(support.BLESS_BOOT.lstrip("/"), "#!/bin/sh\n", mode=0o755),
+                ]
+            )
+        )
     if not home_on_var:
         layers.append(ib.tar_layer([ib.whiteout("home"), ib.directory("home")]))
     if not admin_group:

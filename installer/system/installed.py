@@ -382,8 +382,10 @@ def _update(
         arch=arch,
         make_default=False,
         # Not known good until it reaches boot-complete.target: systemd-boot counts its
-        # tries and falls back to the previous default when they run out (DESIGN 3.5).
-        tries=DEFAULT_TRIES,
+        # tries and falls back to the previous default when they run out (DESIGN 3.5). An
+        # image that cannot bless a boot (no health check, no systemd-bless-boot) is not
+        # counted: its tries would run out on boots that went well.
+        tries=DEFAULT_TRIES if support.boot_counting else None,
     )
     # The entry and its kernel reach the disk before the default names them, and the
     # switch before the update reports success.
