@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from installer.boot.support import INITRD_FILES, MARKERS, Flavour
 from installer.boot import support
+from installer.boot.support import INITRD_FILES, MARKERS, Flavour
 from tests import imagebuild as ib
 from tests.installer.boot.cpio import compress, initramfs, newc
 

@@ -33,9 +33,7 @@ def _states(disk: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, tuple[s
     return {str(d["source"]).rsplit(":", 1)[1]: (d["boot_state"], d["default"]) for d in found}
 
 
-BLESSED_AND_UP = (
-    r"marked this boot good[\s\S]*\bdemo=v2\b|\bdemo=v2\b[\s\S]*marked this boot good"
-)
+BLESSED_AND_UP = r"marked this boot good[\s\S]*\bdemo=v2\b|\bdemo=v2\b[\s\S]*marked this boot good"
 """The first boot is done with: blessed, and the demo check reported v2."""
 SECOND_KERNEL = r"Command line:[^\n]*\n[\s\S]*Command line:[^\n]*\n"
 """A second boot started in the same session: by then the first one's verdict is on the ESP."""
