@@ -46,6 +46,7 @@ PACKAGE = Path(__file__).resolve().parents[1]
 """The `installer` package this runs from: its boot hooks and support check shape the image."""
 HOOKS = PACKAGE / "data" / "initramfs-tools"
 UNITS = PACKAGE / "data" / "systemd"
+COUNTING = PACKAGE / "data" / "boot-counting"
 """The shutdown units add-boot-support copies into the image."""
 SUPPORT = PACKAGE / "boot" / "support.py"
 SOURCE = PACKAGE.parent
@@ -92,7 +93,7 @@ def checkout_recipe() -> Path:
 def recipe_key() -> str:
     """A hash of everything that decides the image's content."""
     h = hashlib.sha256(f"format {FORMAT} epoch {SOURCE_DATE_EPOCH}\n".encode())
-    for base in (checkout_recipe(), HOOKS, UNITS, SUPPORT):
+    for base in (checkout_recipe(), HOOKS, UNITS, COUNTING, SUPPORT):
         paths = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
         for path in paths:
             h.update(f"{path.relative_to(SOURCE)} {path.stat().st_mode & 0o111:o}\n".encode())
