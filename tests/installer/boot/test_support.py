@@ -193,7 +193,11 @@ def test_boot_counting_units(tmp_path: Path) -> None:
         in (units / "obelisk-boot-failed.service").read_text().splitlines()
     )
     dropin = (units / "systemd-bless-boot.service.d/obelisk.conf").read_text().splitlines()
-    assert dropin[-2:] == ["ExecStart=", "ExecStart=/usr/lib/obelisk/bless-boot good"]
+    assert dropin[-3:] == [
+        "ExecStart=",
+        "ExecStart=/usr/lib/obelisk/bless-boot good",
+        "StandardOutput=journal+console",
+    ]
     assert stat.S_IMODE((root / "usr/lib/obelisk/bless-boot").stat().st_mode) == 0o755
     # Boot counting needs systemd's blessing tool too (Debian: the systemd-boot package).
     assert not detect_boot_support(DirectoryView(root)).boot_counting

@@ -15,6 +15,7 @@ def _report(unlinked: tuple[str, ...]) -> ImageReport:
         ref="oci:x:1", digest="sha256:1", index_digest="", config_digest="sha256:2", os="linux",
         architecture="amd64", name="", version="", pretty_name="", kernels=(), initramfs=True,
         composefs=True, missing=(), unlinked=unlinked, layers=(), labels={},
+        boot_counting=False, tools=False,
     )  # fmt: skip
 
 
