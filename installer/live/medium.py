@@ -16,13 +16,12 @@ import urllib.request
 from pathlib import Path
 
 from installer.errors import UserError
+from installer.image.sources import medium_root
 from installer.live.cmdline import AnswersAt, Where
 from storage import runner
 
 log = logging.getLogger(__name__)
 
-MEDIUM = Path("/run/live/medium")
-MEDIUM_ENV = "OBELISK_MEDIUM"
 NOCLOUD_LABEL = "OBELISK-ANSWERS"
 """The filesystem label the default boot looks for (as cloud-init's NoCloud looks for cidata)."""
 NOCLOUD_FILE = "obelisk.toml"
@@ -32,10 +31,6 @@ LABEL_WAIT = 30.0
 """How long a `LABEL=` disk may take to appear (USB sticks enumerate late)."""
 URL_TIMEOUT = 60.0
 MAX_ANSWERS = 1 << 20
-
-
-def medium_root() -> Path:
-    return Path(os.environ.get(MEDIUM_ENV) or MEDIUM)
 
 
 def _label_device(label: str, *, wait: float) -> Path | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from installer.errors import UserError
+from installer.image import sources
 from installer.live import medium
 from installer.live.cmdline import parse_answers
 
@@ -19,12 +20,12 @@ def test_a_medium_path_is_under_the_medium_root(
 ) -> None:
     (tmp_path / "answers").mkdir()
     (tmp_path / "answers" / "a.toml").write_text("version = 1\n")
-    monkeypatch.setenv(medium.MEDIUM_ENV, str(tmp_path))
+    monkeypatch.setenv(sources.MEDIUM_ENV, str(tmp_path))
     assert medium.locate(parse_answers("/answers/a.toml")) == tmp_path / "answers" / "a.toml"
 
 
 def test_a_missing_medium_file_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(medium.MEDIUM_ENV, str(tmp_path))
+    monkeypatch.setenv(sources.MEDIUM_ENV, str(tmp_path))
     with pytest.raises(UserError, match=r"obelisk\.answers=/no\.toml: .*/no\.toml does not exist"):
         medium.locate(parse_answers("/no.toml"))
 
